@@ -1,0 +1,40 @@
+"""Configuration of the embedded backend: one object, built at the edge and passed down."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+import os
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4200  # Prefect 1's default `server.endpoint` port
+
+
+def default_database_path() -> Path:
+    """The SQLite file under the user's Prefect home (`~/.prefect/`)."""
+    home = os.environ.get("PREFECT__HOME_DIR") or os.path.join(os.path.expanduser("~"), ".prefect")
+    return Path(home) / "tasks_flowrun.db"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings of one embedded backend instance.
+
+    Args:
+        - host (str): interface to bind; loopback by default
+        - port (int): TCP port; 0 picks a free one
+        - database (Path): SQLite file; created if missing
+        - api_key (str, optional): when set, requests must send `Authorization: Bearer <key>`
+        - max_request_bytes (int): requests with a larger body are refused
+        - max_query_depth (int): GraphQL documents nested deeper are refused
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    database: Path = None  # type: ignore[assignment]
+    api_key: Optional[str] = None
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_query_depth: int = 12
+
+    def __post_init__(self) -> None:
+        if self.database is None:
+            object.__setattr__(self, "database", default_database_path())
+        object.__setattr__(self, "database", Path(self.database).expanduser())

@@ -1,0 +1,68 @@
+"""Helpers shared by the tests: waiting, agents, registration."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+FAST_AGENT = Path(__file__).with_name("fast_agent.py")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.1, what: str = "") -> object:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: Optional[BaseException] = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the condition may not be checkable yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}; last error: {last_exc!r}")
+
+
+def prefect_env(url: str, home: Path) -> Dict[str, str]:
+    """Environment that points a Prefect 1 process at the embedded backend at `url`."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT__BACKEND": "server",
+            "PREFECT__SERVER__ENDPOINT": url,
+            "PREFECT__CLOUD__API": url,
+            "PREFECT__HOME_DIR": str(home),
+            "PREFECT__CLOUD__SEND_FLOW_RUN_LOGS": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def start_agent(env: Dict[str, str], log_path: Path, labels: List[str] = (), fast: bool = True) -> subprocess.Popen:
+    """Start a real Prefect `LocalAgent` in a subprocess.
+
+    `fast=False` runs exactly `prefect agent local start`. `fast=True` runs the same LocalAgent
+    class through `tests/fast_agent.py`, which only caps its idle poll interval at 0.5 s (the
+    stock agent backs off to 10 s) so that tests spend less time waiting for pick-ups.
+    """
+    label_args: List[str] = []
+    for label in labels:
+        label_args += ["--label", label]
+    if fast:
+        cmd = [sys.executable, str(FAST_AGENT), *label_args]
+    else:
+        cmd = [sys.executable, "-m", "prefect", "agent", "local", "start", *label_args]
+    log = open(log_path, "ab")
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
