@@ -1,0 +1,168 @@
+"""Flow registration: version groups, flow groups, tasks, edges, archiving."""
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+from prefect.utilities.graphql import decompress
+from sqlalchemy.engine import Connection
+
+from ..storage.reads import get_row, select_rows
+from ..storage.tables import TABLES
+from .errors import ApiError, NotFound
+from .projects import get_project
+from .rows import insert, new_id, update
+from .states import cancel_flow_run
+
+GROUP_SETTINGS = {"heartbeat_enabled": True, "lazarus_enabled": True, "version_locking_enabled": False}
+
+
+def decompress_flow(text: str) -> Dict[str, Any]:
+    try:
+        flow = decompress(text)
+    except Exception:
+        raise ApiError("Unable to decompress serialized flow.") from None
+    if not isinstance(flow, dict):
+        raise ApiError("Unable to decompress serialized flow: expected a JSON object.")
+    return flow
+
+
+def create_flow(
+    conn: Connection,
+    project_id: str,
+    serialized_flow: Dict[str, Any],
+    version_group_id: Optional[str] = None,
+    set_schedule_active: bool = True,
+    description: Optional[str] = None,
+    idempotency_key: Optional[str] = None,
+) -> str:
+    """Register a new version of a flow (or return the current one for a repeated key)."""
+    if not isinstance(serialized_flow, dict) or not serialized_flow.get("name"):
+        raise ApiError("Invalid serialized flow: it needs at least a 'name'.")
+    project = get_project(conn, project_id)
+    name = serialized_flow["name"]
+    if not version_group_id:
+        previous = select_rows(
+            conn, "flow", {"project_id": {"_eq": project["id"]}, "name": {"_eq": name}},
+            order_by={"created": "desc"}, limit=1,
+        )
+        version_group_id = previous[0]["version_group_id"] if previous else new_id()
+    group = get_row(conn, "flow_group", name=version_group_id)
+    if group is None:
+        group = insert(
+            conn, "flow_group", tenant_id=project["tenant_id"], name=version_group_id,
+            settings={**GROUP_SETTINGS, "idempotency_key": idempotency_key}, default_parameters={},
+        )
+    else:
+        settings = dict(group["settings"] or {})
+        if idempotency_key is not None and settings.get("idempotency_key") == idempotency_key:
+            current = newest_unarchived(conn, {"flow_group_id": {"_eq": group["id"]}})
+            if current is not None:
+                return current["id"]
+        settings["idempotency_key"] = idempotency_key
+        update(conn, "flow_group", group["id"], settings=settings)
+
+    versions = select_rows(conn, "flow", {"version_group_id": {"_eq": version_group_id}},
+                           order_by={"version": "desc"}, limit=1)
+    flow = insert(
+        conn, "flow",
+        tenant_id=project["tenant_id"], project_id=project["id"], flow_group_id=group["id"],
+        version_group_id=version_group_id, version=(versions[0]["version"] + 1) if versions else 1,
+        archived=False, name=name, description=description,
+        core_version=serialized_flow.get("__version__"), serialized_flow=serialized_flow,
+        storage=serialized_flow.get("storage"), run_config=serialized_flow.get("run_config"),
+        environment=serialized_flow.get("environment"), parameters=serialized_flow.get("parameters") or [],
+        schedule=serialized_flow.get("schedule"), settings={}, is_schedule_active=False,
+    )
+    register_tasks(conn, flow["id"], serialized_flow.get("tasks") or [], append_to_flow=False)
+    register_edges(conn, flow["id"], serialized_flow.get("edges") or [])
+    if set_schedule_active and (flow["schedule"] or group.get("schedule")):
+        update(conn, "flow", flow["id"], is_schedule_active=True)
+    for other in select_rows(conn, "flow", {"version_group_id": {"_eq": version_group_id},
+                                           "archived": {"_eq": False}, "id": {"_neq": flow["id"]}}):
+        archive_flow(conn, other["id"])
+    return flow["id"]
+
+
+def newest_unarchived(conn: Connection, where: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    rows = select_rows(conn, "flow", {**where, "archived": {"_eq": False}}, order_by={"version": "desc"}, limit=1)
+    return rows[0] if rows else None
+
+
+def get_flow(conn: Connection, flow_id: str) -> Dict[str, Any]:
+    flow = get_row(conn, "flow", id=str(flow_id))
+    if flow is None:
+        raise NotFound(f"Flow {flow_id} not found.")
+    return flow
+
+
+def register_tasks(conn: Connection, flow_id: str, tasks: List[Dict[str, Any]], append_to_flow: bool = True) -> bool:
+    """Insert tasks by slug; slugs already registered for the flow are left as they are."""
+    flow = get_flow(conn, flow_id)
+    known = {r["slug"] for r in select_rows(conn, "task", {"flow_id": {"_eq": flow_id}})}
+    added = []
+    for task in tasks:
+        if not isinstance(task, dict) or not task.get("slug"):
+            raise ApiError("Invalid serialized task: each task needs a 'slug'.")
+        if task["slug"] in known:
+            continue
+        known.add(task["slug"])
+        added.append(task)
+        trigger = task.get("trigger")
+        insert(
+            conn, "task", tenant_id=flow["tenant_id"], flow_id=flow_id, name=task.get("name"),
+            slug=task["slug"], description=task.get("description"), type=task.get("type"),
+            max_retries=task.get("max_retries"),
+            retry_delay=str(task["retry_delay"]) if task.get("retry_delay") is not None else None,
+            trigger=trigger.get("fn") if isinstance(trigger, dict) else trigger,
+            tags=task.get("tags") or [], auto_generated=bool(task.get("auto_generated")),
+            cache_key=task.get("cache_key"), mapped=bool(task.get("mapped")),
+        )
+    if append_to_flow and added:
+        serialized = dict(flow["serialized_flow"] or {})
+        serialized["tasks"] = list(serialized.get("tasks") or []) + added
+        update(conn, "flow", flow_id, serialized_flow=serialized)
+    return True
+
+
+def register_edges(conn: Connection, flow_id: str, edges: List[Dict[str, Any]]) -> bool:
+    """Insert edges between registered tasks; repeated edges are ignored."""
+    flow = get_flow(conn, flow_id)
+    ids = {r["slug"]: r["id"] for r in select_rows(conn, "task", {"flow_id": {"_eq": flow_id}})}
+    seen = {(r["upstream_task_id"], r["downstream_task_id"]) for r in select_rows(conn, "edge", {"flow_id": {"_eq": flow_id}})}
+    for edge in edges:
+        try:
+            up = ids[edge["upstream_task"]["slug"]]
+            down = ids[edge["downstream_task"]["slug"]]
+        except (KeyError, TypeError):
+            raise ApiError(
+                "Edges could not be registered - some edges reference tasks that do not exist within this flow."
+            ) from None
+        if (up, down) in seen:
+            continue
+        seen.add((up, down))
+        insert(conn, "edge", tenant_id=flow["tenant_id"], flow_id=flow_id, upstream_task_id=up,
+               downstream_task_id=down, key=edge.get("key"), mapped=bool(edge.get("mapped")),
+               flattened=bool(edge.get("flattened")))
+    return True
+
+
+def set_schedule_active(conn: Connection, flow_id: str, active: bool = True) -> bool:
+    """Turn a flow's schedule on or off; False when the flow has no schedule to turn on."""
+    flow = get_flow(conn, flow_id)
+    group = get_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
+    if active and not (flow["schedule"] or group.get("schedule")):
+        return False
+    update(conn, "flow", flow_id, is_schedule_active=active)
+    return True
+
+
+def archive_flow(conn: Connection, flow_id: str) -> bool:
+    """Archive a flow: its scheduled auto runs are deleted and its scheduled ad-hoc runs cancelled."""
+    flow = get_flow(conn, flow_id)
+    update(conn, "flow", flow_id, archived=True, is_schedule_active=False)
+    runs = TABLES["flow_run"]
+    for run in select_rows(conn, "flow_run", {"flow_id": {"_eq": flow_id}, "state": {"_eq": "Scheduled"}}):
+        if run["auto_scheduled"]:
+            conn.execute(sa.delete(runs).where(runs.c.id == run["id"]))
+        else:
+            cancel_flow_run(conn, run["id"], message=f"Flow {flow['id']} was archived.")
+    return True

@@ -1,0 +1,33 @@
+"""Run logs written by flow runners and agents."""
+from typing import Any, Dict, List
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..storage.tables import TABLES
+from ..timestamps import clock
+from .errors import ApiError
+from .rows import new_id
+
+LEVELS = {"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "NOTSET"}
+
+
+def write_run_logs(conn: Connection, logs: List[Dict[str, Any]]) -> bool:
+    """Store log records; a record without a timestamp is stamped now, without a level INFO."""
+    rows = []
+    now = clock.now_text()
+    for entry in logs:
+        if not entry.get("flow_run_id"):
+            raise ApiError("Each log needs a flow_run_id.")
+        level = str(entry.get("level") or "INFO").upper()
+        if level not in LEVELS:
+            raise ApiError(f"Unknown log level {entry.get('level')!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+        rows.append(dict(
+            id=new_id(), tenant_id=None, flow_run_id=str(entry["flow_run_id"]),
+            task_run_id=str(entry["task_run_id"]) if entry.get("task_run_id") else None,
+            timestamp=entry.get("timestamp") or now, name=entry.get("name"), level=level,
+            message=entry.get("message"), info=entry.get("info"), created=now, updated=now,
+        ))
+    if rows:
+        conn.execute(sa.insert(TABLES["log"]), rows)
+    return True

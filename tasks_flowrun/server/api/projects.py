@@ -1,0 +1,53 @@
+"""Tenants and projects."""
+from typing import Any, Dict, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..storage.reads import get_row
+from ..storage.tables import TABLES
+from .errors import ApiError, NotFound, Uniqueness
+from .rows import insert
+
+DEFAULT_TENANT = {"name": "default", "slug": "default"}
+
+
+def ensure_default_tenant(conn: Connection) -> str:
+    """The id of the first tenant, creating the `default` one on a new database."""
+    table = TABLES["tenant"]
+    row = conn.execute(sa.select(table.c.id).order_by(table.c.created).limit(1)).first()
+    if row is not None:
+        return row.id
+    return insert(conn, "tenant", settings={}, **DEFAULT_TENANT)["id"]
+
+
+def create_tenant(conn: Connection, name: str, slug: str) -> str:
+    if not name or not slug:
+        raise ApiError("A tenant needs a non-empty name and slug.")
+    if get_row(conn, "tenant", slug=slug) is not None:
+        raise Uniqueness()
+    return insert(conn, "tenant", name=name, slug=slug, settings={})["id"]
+
+
+def create_project(conn: Connection, tenant_id: str, name: str, description: Optional[str] = None) -> str:
+    if not name or not name.strip():
+        raise ApiError("A project needs a non-empty name.")
+    if get_row(conn, "tenant", id=tenant_id) is None:
+        raise NotFound(f"Tenant {tenant_id} not found.")
+    if get_row(conn, "project", tenant_id=tenant_id, name=name) is not None:
+        raise Uniqueness()
+    return insert(conn, "project", tenant_id=tenant_id, name=name, description=description)["id"]
+
+
+def delete_project(conn: Connection, project_id: str) -> bool:
+    table = TABLES["project"]
+    if get_row(conn, "flow", project_id=project_id) is not None:
+        raise ApiError(f"Project {project_id} still has flows; delete or move them first.")
+    return conn.execute(sa.delete(table).where(table.c.id == project_id)).rowcount > 0
+
+
+def get_project(conn: Connection, project_id: str) -> Dict[str, Any]:
+    project = get_row(conn, "project", id=str(project_id))
+    if project is None:
+        raise NotFound(f"Project {project_id} not found: create it first (prefect create project NAME).")
+    return project

@@ -1,0 +1,162 @@
+"""Run states: the state setters, the Submitted lock, cancellation cascades, derived columns.
+
+A run row mirrors its latest state (version, state, timestamps...) as Prefect Server's
+triggers do; every state is also kept in the run's history table.
+"""
+import datetime as dt
+from typing import Any, Dict, Optional
+
+import sqlalchemy as sa
+from prefect.engine import state as prefect_states
+from sqlalchemy.engine import Connection
+
+from ..storage.reads import get_row
+from ..storage.tables import TABLES
+from ..timestamps import TimestampError, clock, to_utc_text
+from .errors import ApiError
+from .rows import insert, update
+
+MAX_STATE_BYTES = 1_000_000
+SUBMITTED_LOCK = dt.timedelta(seconds=30)
+END_STATES = {"Success", "Failed", "Cached", "TimedOut", "Looped", "Cancelled"}
+QUEUE_STATES = ("Scheduled", "Paused", "Queued", "Resume", "Retrying")
+
+
+def state_class(type_name: Any) -> type:
+    """The Prefect state class named `type_name`, or a clear error."""
+    cls = getattr(prefect_states, str(type_name), None)
+    if not (isinstance(cls, type) and issubclass(cls, prefect_states.State)):
+        raise ApiError(f"Unknown state type {type_name!r}: expected a Prefect 1 state such as 'Running'.")
+    return cls
+
+
+def is_finished(type_name: Optional[str]) -> bool:
+    return bool(type_name) and issubclass(state_class(type_name), prefect_states.Finished)
+
+
+def _check_payload(serialized: Any) -> type:
+    if not isinstance(serialized, dict) or "type" not in serialized:
+        raise ApiError("Invalid state: expected a serialized Prefect state object with a 'type'.")
+    if len(str(serialized)) > MAX_STATE_BYTES:
+        raise ApiError("State payload is too large.")
+    return state_class(serialized["type"])
+
+
+def _start_time(cls: type, serialized: Dict[str, Any]) -> Optional[str]:
+    value = serialized.get("start_time")
+    if value is None or not issubclass(cls, (prefect_states.Scheduled, prefect_states.Queued)):
+        return None
+    try:
+        return to_utc_text(value)
+    except TimestampError as exc:
+        raise ApiError(f"Invalid state start_time: {exc}") from None
+
+
+def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) -> Dict[str, Any]:
+    """Append `serialized` to the history of a flow or task run (`kind`) and derive the run's columns."""
+    cls = _check_payload(serialized)
+    now = clock.now_text()
+    version = (run["version"] or 0) + 1
+    start_time = _start_time(cls, serialized)
+    insert(
+        conn,
+        f"{kind}_state",
+        **{f"{kind}_id": run["id"]},
+        tenant_id=run["tenant_id"],
+        version=version,
+        state=cls.__name__,
+        timestamp=now,
+        message=serialized.get("message"),
+        start_time=start_time,
+        serialized_state=serialized,
+    )
+    derived: Dict[str, Any] = dict(
+        version=version,
+        state=cls.__name__,
+        serialized_state=serialized,
+        state_start_time=start_time,
+        state_timestamp=now,
+        state_message=serialized.get("message"),
+        updated=now,
+    )
+    if cls is prefect_states.Running and not run.get("start_time"):
+        derived["start_time"] = now
+    if cls.__name__ in END_STATES:
+        derived["end_time"] = now
+    if issubclass(cls, (prefect_states.Running, prefect_states.Submitted)):
+        derived["heartbeat"] = now
+    update(conn, kind, run["id"], **derived)
+    run.update(derived)
+    return run
+
+
+def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agent_id: Optional[str] = None) -> Dict[str, Any]:
+    run = get_row(conn, "flow_run", id=str(flow_run_id))
+    if run is None:
+        raise ApiError(f"State update failed for flow run ID {flow_run_id}: no such flow run.")
+    cls = _check_payload(serialized)
+    if cls is prefect_states.Submitted:
+        _check_submitted_lock(conn, run)
+    record_state(conn, "flow_run", run, serialized)
+    if cls is prefect_states.Submitted and agent_id:
+        update(conn, "flow_run", run["id"], agent_id=agent_id)
+    if cls is prefect_states.Cancelled:
+        cancel_task_runs(conn, run["id"], serialized.get("message"))
+    return {"id": run["id"], "status": "SUCCESS", "message": None}
+
+
+def _check_submitted_lock(conn: Connection, run: Dict[str, Any]) -> None:
+    table = TABLES["flow_run_state"]
+    since = to_utc_text(clock.now() - SUBMITTED_LOCK)
+    recent = conn.execute(
+        sa.select(table.c.id).where(
+            table.c.flow_run_id == run["id"], table.c.state == "Submitted", table.c.timestamp >= since
+        ).limit(1)
+    ).first()
+    if recent is not None:
+        raise ApiError("State update failed: this run has already been submitted.")
+
+
+def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str]) -> None:
+    """Give every unfinished task run of the flow run a Cancelled state."""
+    table = TABLES["task_run"]
+    rows = conn.execute(sa.select(table).where(table.c.flow_run_id == flow_run_id)).fetchall()
+    for row in rows:
+        task_run = dict(row._mapping)
+        if not is_finished(task_run["state"]):
+            serialized = prefect_states.Cancelled(message or "Flow run is cancelled").serialize()
+            record_state(conn, "task_run", task_run, serialized)
+
+
+def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> Dict[str, Any]:
+    task_run = get_row(conn, "task_run", id=str(task_run_id))
+    if task_run is None:
+        raise ApiError(f"State update failed for task run ID {task_run_id}: no such task run.")
+    cls = _check_payload(serialized)
+    if issubclass(cls, prefect_states.Running):
+        flow_run = get_row(conn, "flow_run", id=task_run["flow_run_id"])
+        if flow_run is None or flow_run["state"] != "Running":
+            raise ApiError(
+                f"State update failed for task run ID {task_run_id}: provided a running state but "
+                f"associated flow run {task_run['flow_run_id']} is not in a running state."
+            )
+    current = task_run.get("serialized_state") or {}
+    if not serialized.get("cached_inputs") and current.get("cached_inputs"):
+        serialized = {**serialized, "cached_inputs": current["cached_inputs"]}
+    record_state(conn, "task_run", task_run, serialized)
+    return {"id": task_run["id"], "status": "SUCCESS", "message": None}
+
+
+def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] = None) -> str:
+    """Cancel a run: finished runs stay as they are, running ones go Cancelling, others Cancelled."""
+    run = get_row(conn, "flow_run", id=str(flow_run_id))
+    if run is None:
+        raise ApiError(f"Flow run {flow_run_id} not found.")
+    if is_finished(run["state"]):
+        return run["state"]
+    if run["state"] and issubclass(state_class(run["state"]), prefect_states.Running):
+        new = prefect_states.Cancelling(message or "Flow run is cancelling")
+    else:
+        new = prefect_states.Cancelled(message or "Flow run is cancelled")
+    set_flow_run_state(conn, run["id"], new.serialize())
+    return type(new).__name__

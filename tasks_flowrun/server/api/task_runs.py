@@ -1,0 +1,80 @@
+"""Task runs: race-safe get-or-create (mapped children included), names, info."""
+from typing import Any, Dict
+
+import sqlalchemy as sa
+from prefect.engine.state import Pending
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from ..storage.reads import get_row
+from ..storage.tables import TABLES
+from .errors import ApiError
+from .rows import insert, new_id, update
+from .states import record_state
+from ..timestamps import clock
+
+
+def _info(task_run: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: task_run[k] for k in ("id", "version", "serialized_state", "state")}
+
+
+def get_or_create_task_run_info(conn: Connection, flow_run_id: str, task_id: str, map_index: int = -1) -> Dict[str, Any]:
+    """The task run for (flow run, task, map index), inserted with a Pending state if new."""
+    map_index = -1 if map_index is None else int(map_index)
+    found = get_row(conn, "task_run", flow_run_id=str(flow_run_id), task_id=str(task_id), map_index=map_index)
+    if found is not None:
+        return _info(found)
+    flow_run = get_row(conn, "flow_run", id=str(flow_run_id))
+    if flow_run is None:
+        raise ApiError(f"Invalid flow run ID: {flow_run_id}.")
+    task = get_row(conn, "task", id=str(task_id))
+    if task is None or task["flow_id"] != flow_run["flow_id"]:
+        raise ApiError("Invalid task ID")
+    row = dict(id=new_id(), tenant_id=flow_run["tenant_id"], flow_run_id=flow_run["id"], task_id=task["id"],
+               map_index=map_index, cache_key=task["cache_key"], version=0)
+    table = TABLES["task_run"]
+
+    now = clock.now_text()
+    inserted = conn.execute(
+        sqlite_insert(table).values(**row, created=now, updated=now).on_conflict_do_nothing()
+    ).rowcount
+    if not inserted:
+        return _info(get_row(conn, "task_run", flow_run_id=flow_run["id"], task_id=task["id"], map_index=map_index))
+    row.update(created=now, updated=now)
+    record_state(conn, "task_run", row, Pending("Task run created").serialize())
+    return _info(row)
+
+
+def get_task_run_info(conn: Connection, task_run_id: str) -> Dict[str, Any]:
+    task_run = get_row(conn, "task_run", id=str(task_run_id))
+    if task_run is None:
+        raise ApiError("Invalid task run ID")
+    return _info(task_run)
+
+
+def set_task_run_name(conn: Connection, task_run_id: str, name: str) -> bool:
+    if not name:
+        raise ApiError("A task run name must be a non-empty string.")
+    return update(conn, "task_run", str(task_run_id), name=name) > 0
+
+
+def update_task_run_heartbeat(conn: Connection, task_run_id: str) -> None:
+
+    update(conn, "task_run", str(task_run_id), heartbeat=clock.now_text())
+
+
+def create_artifact(conn: Connection, task_run_id: str, kind: str, data: Any) -> str:
+    task_run = get_row(conn, "task_run", id=str(task_run_id))
+    if task_run is None:
+        raise ApiError(f"Task run {task_run_id} not found")
+    return insert(conn, "task_run_artifact", tenant_id=task_run["tenant_id"], task_run_id=task_run["id"],
+                  kind=kind, data=data)["id"]
+
+
+def update_artifact(conn: Connection, artifact_id: str, data: Any) -> bool:
+    return update(conn, "task_run_artifact", str(artifact_id), data=data) > 0
+
+
+def delete_artifact(conn: Connection, artifact_id: str) -> bool:
+    table = TABLES["task_run_artifact"]
+    return conn.execute(sa.delete(table).where(table.c.id == str(artifact_id))).rowcount > 0

@@ -1,0 +1,83 @@
+"""Mutations for flow runs, task runs and their states."""
+from typing import Any, Dict
+
+from ...api import flow_runs, states, task_runs
+from ...api.agents import touch_agent
+from .base import mutation
+
+
+@mutation
+def create_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"id": flow_runs.create_flow_run(
+        conn, flow_id=input.get("flow_id"), version_group_id=input.get("version_group_id"),
+        flow_group_id=input.get("flow_group_id"), parameters=input.get("parameters"),
+        context=input.get("context"), labels=input.get("labels"), run_config=input.get("run_config"),
+        flow_run_name=input.get("flow_run_name"), scheduled_start_time=input.get("scheduled_start_time"),
+        idempotency_key=input.get("idempotency_key"),
+    )}
+
+
+@mutation
+def get_runs_in_queue(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    agent_id = input.get("agent_id") or ctx.agent_id
+    ids = flow_runs.get_runs_in_queue(conn, input.get("tenant_id") or ctx.tenant_id, input.get("before"),
+                                      input.get("labels"))
+    if agent_id:
+        touch_agent(conn, agent_id)
+    return {"flow_run_ids": ids}
+
+
+@mutation
+def set_flow_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"states": [states.set_flow_run_state(conn, s["flow_run_id"], s["state"], agent_id=ctx.agent_id)
+                       for s in input["states"]]}
+
+
+@mutation
+def set_task_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"states": [states.set_task_run_state(conn, s["task_run_id"], s["state"]) for s in input["states"]]}
+
+
+@mutation
+def get_or_create_task_run_info(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return task_runs.get_or_create_task_run_info(conn, input["flow_run_id"], input["task_id"],
+                                                 input.get("map_index", -1))
+
+
+@mutation
+def set_task_run_name(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"success": task_runs.set_task_run_name(conn, input["task_run_id"], input["name"]), "error": None}
+
+
+@mutation
+def set_flow_run_name(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"success": flow_runs.set_flow_run_name(conn, input["flow_run_id"], input["name"]), "error": None}
+
+
+@mutation
+def update_flow_run_heartbeat(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    flow_runs.update_heartbeat(conn, input["flow_run_id"])  # unknown ids are silently fine
+    return {"success": True, "error": None}
+
+
+@mutation
+def update_task_run_heartbeat(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    task_runs.update_task_run_heartbeat(conn, input["task_run_id"])
+    return {"success": True, "error": None}
+
+
+@mutation
+def cancel_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"state": states.cancel_flow_run(conn, input["flow_run_id"])}
+
+
+@mutation
+def delete_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"success": flow_runs.delete_flow_run(conn, input["flow_run_id"]), "error": None}
+
+
+RESOLVERS = {f.__name__: f for f in (
+    create_flow_run, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
+    set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
+    cancel_flow_run, delete_flow_run,
+)}

@@ -1,0 +1,72 @@
+"""Scalars: ids, timestamps (any offset in, fixed UTC text stored) and JSON values.
+
+JSON arguments may be object literals, variables, or JSON-encoded strings (as in hand-written
+`parameters: "{\"a\": 2}"`); all are stored as the decoded value.
+"""
+import json
+import uuid
+from typing import Any, Dict
+
+from graphql import GraphQLError, GraphQLScalarType, ValueNode
+from graphql.language import StringValueNode
+from graphql.utilities import value_from_ast_untyped
+
+from ..timestamps import TimestampError, to_utc_text
+
+
+def _parse_uuid(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, AttributeError, TypeError):
+        raise GraphQLError(f"Invalid id {value!r}: expected a UUID such as '7f1e...-...'.") from None
+
+
+def _parse_uuid_literal(node: ValueNode, variables: Dict[str, Any] = None) -> str:
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError("Invalid id: expected a UUID string.")
+    return _parse_uuid(node.value)
+
+
+def _parse_timestamp(value: Any) -> str:
+    try:
+        return to_utc_text(value)
+    except TimestampError as exc:
+        raise GraphQLError(str(exc)) from None
+
+
+def _parse_timestamp_literal(node: ValueNode, variables: Dict[str, Any] = None) -> str:
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError("Invalid timestamp: expected an ISO 8601 string.")
+    return _parse_timestamp(node.value)
+
+
+def _decode_json(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise GraphQLError(f"Invalid JSON value {value[:80]!r}: the string is not valid JSON.") from None
+    return value
+
+
+def _parse_json_literal(node: ValueNode, variables: Dict[str, Any] = None) -> Any:
+    return _decode_json(value_from_ast_untyped(node, variables))
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _scalar(name: str, parse, parse_literal, description: str) -> GraphQLScalarType:
+    return GraphQLScalarType(name, serialize=_identity, parse_value=parse, parse_literal=parse_literal,
+                             description=description)
+
+
+SCALARS = {
+    "uuid": _scalar("uuid", _parse_uuid, _parse_uuid_literal, "A UUID string."),
+    "UUID": _scalar("UUID", _parse_uuid, _parse_uuid_literal, "A UUID string."),
+    "timestamptz": _scalar("timestamptz", _parse_timestamp, _parse_timestamp_literal, "An ISO 8601 instant."),
+    "DateTime": _scalar("DateTime", _parse_timestamp, _parse_timestamp_literal, "An ISO 8601 instant."),
+    "jsonb": _scalar("jsonb", _decode_json, _parse_json_literal, "Any JSON value."),
+    "JSON": _scalar("JSON", _decode_json, _parse_json_literal, "Any JSON value."),
+}

@@ -1,0 +1,83 @@
+"""Generate the Hasura-style part of the schema from the storage tables and their relations.
+
+For every table `t`: an object type `t`, a filter input `t_bool_exp`, an ordering input
+`t_order_by`, and root fields `t(where, order_by, limit, offset)` and `t_by_pk(id)`.
+"""
+from typing import List
+
+import sqlalchemy as sa
+
+from ..storage.relations import RELATIONS
+from ..storage.tables import TABLES
+
+TIMESTAMP_COLUMNS = {
+    "created", "updated", "timestamp", "state_timestamp", "state_start_time", "start_time", "end_time",
+    "heartbeat", "scheduled_start_time", "last_queried",
+}
+SCALARS = ["uuid", "timestamptz", "jsonb", "String", "Int", "Boolean"]
+
+_BASE = """
+scalar uuid
+scalar timestamptz
+scalar jsonb
+
+enum order_by { asc asc_nulls_first asc_nulls_last desc desc_nulls_first desc_nulls_last }
+"""
+
+
+def column_type(column: sa.Column) -> str:
+    """The GraphQL scalar of a storage column."""
+    if column.name in TIMESTAMP_COLUMNS:
+        return "timestamptz"
+    if column.name == "id" or (column.name.endswith("_id") and column.name != "version_group_id"):
+        return "uuid"
+    if isinstance(column.type, sa.JSON):
+        return "jsonb"
+    if isinstance(column.type, sa.Integer):
+        return "Int"
+    if isinstance(column.type, sa.Boolean):
+        return "Boolean"
+    return "String"
+
+
+def _comparison(scalar: str) -> str:
+    ops = [f"_eq: {scalar}", f"_neq: {scalar}", f"_in: [{scalar}!]", f"_nin: [{scalar}!]", "_is_null: Boolean"]
+    if scalar != "jsonb":
+        ops += [f"_gt: {scalar}", f"_gte: {scalar}", f"_lt: {scalar}", f"_lte: {scalar}"]
+    if scalar == "String":
+        ops += ["_like: String", "_ilike: String"]
+    return f"input {scalar}_comparison_exp {{ {', '.join(ops)} }}"
+
+
+def _list_args(name: str) -> str:
+    return f"(where: {name}_bool_exp, order_by: [{name}_order_by!], limit: Int, offset: Int)"
+
+
+def _table(name: str) -> str:
+    table = TABLES[name]
+    fields: List[str] = [f"{c.name}: {column_type(c)}" for c in table.columns]
+    filters: List[str] = [f"_and: [{name}_bool_exp!]", f"_or: [{name}_bool_exp!]", f"_not: {name}_bool_exp"]
+    filters += [f"{c.name}: {column_type(c)}_comparison_exp" for c in table.columns]
+    for rel_name, rel in RELATIONS.get(name, {}).items():
+        if rel.kind == "object":
+            fields.append(f"{rel_name}: {rel.target}")
+        else:
+            fields.append(f"{rel_name}{_list_args(rel.target)}: [{rel.target}!]!")
+        filters.append(f"{rel_name}: {rel.target}_bool_exp")
+    orders = [f"{c.name}: order_by" for c in table.columns]
+    return "\n".join([
+        f"type {name} {{\n  " + "\n  ".join(fields) + "\n}",
+        f"input {name}_bool_exp {{\n  " + "\n  ".join(filters) + "\n}",
+        f"input {name}_order_by {{ " + ", ".join(orders) + " }",
+    ])
+
+
+def tables_sdl() -> str:
+    """SDL text for all tables, their filters and the `Query` root fields that read them."""
+    parts = [_BASE] + [_comparison(s) for s in SCALARS] + [_table(n) for n in TABLES]
+    roots = []
+    for name in TABLES:
+        roots.append(f"{name}{_list_args(name)}: [{name}!]!")
+        roots.append(f"{name}_by_pk(id: uuid!): {name}")
+    parts.append("type Query {\n  " + "\n  ".join(roots) + "\n}")
+    return "\n\n".join(parts)

@@ -1,0 +1,68 @@
+"""The SQLite database: engine, pragmas, schema creation and the single-writer discipline.
+
+Writes go through `Database.write()`, which holds a process-wide lock for the whole
+transaction: SQLite allows one writer anyway, and holding the lock makes every
+read-check-insert inside a transaction atomic (no duplicate from concurrent requests).
+`synchronous=FULL` makes a commit durable before the response is sent.
+"""
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .tables import metadata
+
+
+def _configure(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+    # Let SQLAlchemy's begin() control transactions (pysqlite's own handling is disabled).
+    dbapi_conn.isolation_level = None
+
+
+
+class Database:
+    """One SQLite file, shared by all request threads of the process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = sa.create_engine(
+            f"sqlite+pysqlite:///{self.path}",
+            connect_args={"check_same_thread": False, "timeout": 15},
+            pool_size=8,
+            max_overflow=32,
+        )
+        sa.event.listen(self.engine, "connect", _configure)
+        self._write_lock = threading.RLock()
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads (a consistent WAL snapshot per statement)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A serialized write transaction: committed (durably) on exit, rolled back on error."""
+        with self._write_lock:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                else:
+                    conn.exec_driver_sql("COMMIT")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

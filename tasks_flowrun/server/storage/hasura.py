@@ -1,0 +1,102 @@
+"""Hasura-style `where` / `order_by` arguments translated to SQL expressions.
+
+Supported: column comparisons (`_eq _neq _gt _gte _lt _lte _in _nin _is_null _like _ilike`),
+`_and` / `_or` (lists; a single object is one element), `_not`, and relationship filters,
+which for object and array relations alike mean "EXISTS a related row matching". Values are
+always bound parameters; column and relation names come from the schema, never from input.
+"""
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from .relations import RELATIONS
+from .tables import TABLES
+
+
+class FilterError(ValueError):
+    """A `where` or `order_by` argument that cannot be applied."""
+
+
+def _compare(column: sa.Column, op: str, value: Any) -> Optional[ColumnElement]:
+    if op == "_is_null":
+        return column.is_(None) if value else column.is_not(None)
+    if value is None:  # Hasura ignores a comparison with null
+        return None
+    if op == "_eq":
+        return column == value
+    if op == "_neq":
+        return column != value
+    if op == "_gt":
+        return column > value
+    if op == "_gte":
+        return column >= value
+    if op == "_lt":
+        return column < value
+    if op == "_lte":
+        return column <= value
+    if op == "_in":
+        return column.in_(list(value)) if value else sa.false()
+    if op == "_nin":
+        return column.not_in(list(value)) if value else sa.true()
+    if op == "_like":
+        return column.like(value)
+    if op == "_ilike":
+        return column.ilike(value)
+    raise FilterError(f"Unsupported comparison operator {op!r} on column {column.name!r}.")
+
+
+def _as_list(value: Any) -> List[Dict[str, Any]]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, Any]]) -> ColumnElement:
+    """The SQL condition for `where` on `source` (a table of `table_name`, or an alias of it)."""
+    parts: List[ColumnElement] = []
+    for key, value in (where or {}).items():
+        if key == "_and":
+            parts.extend(where_clause(table_name, source, item) for item in _as_list(value))
+        elif key == "_or":
+            items = _as_list(value)
+            parts.append(sa.or_(*(where_clause(table_name, source, i) for i in items)) if items else sa.false())
+        elif key == "_not":
+            if value is not None:
+                parts.append(sa.not_(where_clause(table_name, source, value)))
+        elif key in RELATIONS.get(table_name, {}):
+            parts.append(_relation_exists(table_name, source, key, value))
+        elif key in source.c:
+            for op, operand in (value or {}).items():
+                condition = _compare(source.c[key], op, operand)
+                if condition is not None:
+                    parts.append(condition)
+        else:
+            raise FilterError(f"Unknown field {key!r} in a filter on {table_name!r}.")
+    return sa.and_(sa.true(), *parts)
+
+
+def _relation_exists(table_name: str, source: FromClause, name: str, where: Any) -> ColumnElement:
+    rel = RELATIONS[table_name][name]
+    target = TABLES[rel.target].alias()
+    condition = where_clause(rel.target, target, where or {})
+    return sa.exists().where(target.c[rel.remote] == source.c[rel.local], condition)
+
+
+def order_clauses(source: FromClause, order_by: Any) -> List[ColumnElement]:
+    """ORDER BY terms for a Hasura `order_by` (an object or a list of single-key objects)."""
+    terms: List[ColumnElement] = []
+    for item in _as_list(order_by):
+        for key, direction in item.items():
+            if key not in source.c:
+                raise FilterError(f"Cannot order by {key!r}: not a column.")
+            column = source.c[key]
+            direction = str(direction)
+            term = column.desc() if direction.startswith("desc") else column.asc()
+            if direction.endswith("nulls_first"):
+                term = term.nulls_first()
+            elif direction.endswith("nulls_last"):
+                term = term.nulls_last()
+            terms.append(term)
+    return terms

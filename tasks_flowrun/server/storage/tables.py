@@ -1,0 +1,210 @@
+"""The backend's tables (SQLAlchemy Core), shaped like Prefect Server's schema.
+
+Timestamps are TEXT in the fixed UTC form of `timestamps.py`; JSON columns hold JSON text.
+"""
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+JSON = sa.JSON(none_as_null=True)
+
+
+def _id() -> sa.Column:
+    return sa.Column("id", sa.String, primary_key=True)
+
+
+def _stamps() -> list:
+    return [sa.Column("created", sa.String, nullable=False), sa.Column("updated", sa.String, nullable=False)]
+
+
+def _state_columns() -> list:
+    """Columns a run derives from its latest state (see api/states.py)."""
+    return [
+        sa.Column("version", sa.Integer, nullable=False, default=0),
+        sa.Column("state", sa.String),
+        sa.Column("state_timestamp", sa.String),
+        sa.Column("state_message", sa.String),
+        sa.Column("state_result", JSON),
+        sa.Column("state_start_time", sa.String),
+        sa.Column("serialized_state", JSON),
+        sa.Column("heartbeat", sa.String),
+        sa.Column("start_time", sa.String),
+        sa.Column("end_time", sa.String),
+    ]
+
+
+tenant = sa.Table(
+    "tenant", metadata, _id(),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("slug", sa.String, nullable=False, unique=True),
+    sa.Column("settings", JSON),
+    sa.Column("info", JSON),
+    *_stamps(),
+)
+
+project = sa.Table(
+    "project", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("description", sa.String),
+    *_stamps(),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+flow_group = sa.Table(
+    "flow_group", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False, unique=True),
+    sa.Column("description", sa.String),
+    sa.Column("settings", JSON),
+    sa.Column("default_parameters", JSON),
+    sa.Column("labels", JSON),
+    sa.Column("schedule", JSON),
+    sa.Column("run_config", JSON),
+    *_stamps(),
+)
+
+flow = sa.Table(
+    "flow", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("project_id", sa.String, nullable=False, index=True),
+    sa.Column("flow_group_id", sa.String, nullable=False, index=True),
+    sa.Column("version_group_id", sa.String, nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False),
+    sa.Column("name", sa.String, nullable=False, index=True),
+    sa.Column("description", sa.String),
+    sa.Column("core_version", sa.String),
+    sa.Column("serialized_flow", JSON),
+    sa.Column("storage", JSON),
+    sa.Column("run_config", JSON),
+    sa.Column("environment", JSON),
+    sa.Column("parameters", JSON),
+    sa.Column("schedule", JSON),
+    sa.Column("settings", JSON),
+    sa.Column("is_schedule_active", sa.Boolean, nullable=False, default=False),
+    *_stamps(),
+)
+
+task = sa.Table(
+    "task", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("flow_id", sa.String, nullable=False),
+    sa.Column("name", sa.String),
+    sa.Column("slug", sa.String, nullable=False),
+    sa.Column("description", sa.String),
+    sa.Column("type", sa.String),
+    sa.Column("max_retries", sa.Integer),
+    sa.Column("retry_delay", sa.String),
+    sa.Column("trigger", sa.String),
+    sa.Column("tags", JSON),
+    sa.Column("auto_generated", sa.Boolean),
+    sa.Column("cache_key", sa.String),
+    sa.Column("mapped", sa.Boolean),
+    *_stamps(),
+    sa.UniqueConstraint("flow_id", "slug"),
+)
+
+edge = sa.Table(
+    "edge", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("flow_id", sa.String, nullable=False, index=True),
+    sa.Column("upstream_task_id", sa.String, nullable=False),
+    sa.Column("downstream_task_id", sa.String, nullable=False),
+    sa.Column("key", sa.String),
+    sa.Column("mapped", sa.Boolean),
+    sa.Column("flattened", sa.Boolean),
+    *_stamps(),
+    sa.UniqueConstraint("flow_id", "downstream_task_id", "upstream_task_id"),
+)
+
+flow_run = sa.Table(
+    "flow_run", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("flow_id", sa.String, nullable=False, index=True),
+    # Idempotency keys are scoped per flow group, so a key survives re-registration of the child.
+    sa.Column("flow_group_id", sa.String, nullable=False),
+    sa.Column("agent_id", sa.String),
+    sa.Column("name", sa.String),
+    sa.Column("labels", JSON),
+    sa.Column("parameters", JSON),
+    sa.Column("context", JSON),
+    sa.Column("run_config", JSON),
+    sa.Column("idempotency_key", sa.String),
+    sa.Column("scheduled_start_time", sa.String, nullable=False),
+    sa.Column("auto_scheduled", sa.Boolean, nullable=False, default=False),
+    sa.Column("times_resurrected", sa.Integer, nullable=False, default=0),
+    *_state_columns(),
+    *_stamps(),
+    sa.UniqueConstraint("flow_group_id", "idempotency_key", name="uq_flow_run_idempotency"),
+    sa.Index("ix_flow_run_queue", "state", "state_start_time"),
+)
+
+task_run = sa.Table(
+    "task_run", metadata, _id(),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("flow_run_id", sa.String, nullable=False),
+    sa.Column("task_id", sa.String, nullable=False, index=True),
+    sa.Column("map_index", sa.Integer, nullable=False, default=-1),
+    sa.Column("name", sa.String),
+    sa.Column("cache_key", sa.String),
+    *_state_columns(),
+    *_stamps(),
+    sa.UniqueConstraint("flow_run_id", "task_id", "map_index", name="uq_task_run_identity"),
+)
+
+
+def _state_table(name: str, run_column: str) -> sa.Table:
+    return sa.Table(
+        name, metadata, _id(),
+        sa.Column("tenant_id", sa.String),
+        sa.Column(run_column, sa.String, nullable=False, index=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("state", sa.String, nullable=False),
+        sa.Column("timestamp", sa.String, nullable=False),
+        sa.Column("message", sa.String),
+        sa.Column("result", JSON),
+        sa.Column("start_time", sa.String),
+        sa.Column("serialized_state", JSON, nullable=False),
+        *_stamps(),
+    )
+
+
+flow_run_state = _state_table("flow_run_state", "flow_run_id")
+task_run_state = _state_table("task_run_state", "task_run_id")
+
+log = sa.Table(
+    "log", metadata, _id(),
+    sa.Column("tenant_id", sa.String),
+    sa.Column("flow_run_id", sa.String, index=True),
+    sa.Column("task_run_id", sa.String),
+    sa.Column("timestamp", sa.String, nullable=False),
+    sa.Column("name", sa.String),
+    sa.Column("level", sa.String),
+    sa.Column("message", sa.String),
+    sa.Column("info", JSON),
+    *_stamps(),
+)
+
+agent = sa.Table(
+    "agent", metadata, _id(),
+    sa.Column("tenant_id", sa.String),
+    sa.Column("agent_config_id", sa.String),
+    sa.Column("name", sa.String),
+    sa.Column("type", sa.String),
+    sa.Column("core_version", sa.String),
+    sa.Column("labels", JSON),
+    sa.Column("last_queried", sa.String),
+    *_stamps(),
+)
+
+task_run_artifact = sa.Table(
+    "task_run_artifact", metadata, _id(),
+    sa.Column("tenant_id", sa.String),
+    sa.Column("task_run_id", sa.String, nullable=False, index=True),
+    sa.Column("kind", sa.String),
+    sa.Column("data", JSON),
+    *_stamps(),
+)
+
+TABLES = {t.name: t for t in metadata.sorted_tables}
