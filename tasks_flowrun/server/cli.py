@@ -3,13 +3,15 @@ import signal
 import socket
 import sys
 from types import FrameType
-from typing import Optional, TextIO
+from typing import List, Optional, TextIO
+
+import uvicorn
 
 from .settings import ServerSettings
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on host:port (port 0 picks a free one)."""
+    """A TCP socket bound to host:port (port 0 picks a free one); OSError if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -18,20 +20,31 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
 
 
+class AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that prints one line once it listens and the database is ready."""
+
+    def __init__(self, config: uvicorn.Config, ready_line: str, out: TextIO) -> None:
+        super().__init__(config)
+        self.ready_line = ready_line
+        self.out = out
+
+    async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self.ready_line, file=self.out, flush=True)
+
+
 def _stop_on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
-    # uvicorn re-raises the signal it caught once it has shut down; turn SIGTERM into
-    # the same clean exit as Ctrl-C instead of dying from the default handler.
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal it caught;
+    # make that the same clean exit as Ctrl-C instead of a death by signal.
     raise KeyboardInterrupt
 
 
 def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     """Serve the backend until Ctrl-C (or SIGTERM); return the process exit code."""
-    import uvicorn
-
     from .app import create_app
 
     try:
@@ -47,16 +60,11 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     settings = ServerSettings(**{**settings.__dict__, "port": port})
     settings.database.parent.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
     auth = ", API key required" if settings.api_key else ""
-    print(
-        f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}); "
-        "Ctrl-C to stop",
-        file=out,
-        flush=True,
-    )
+    ready_line = f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}); Ctrl-C to stop"
+
+    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on")
+    server = AnnouncingServer(config, ready_line, out)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.run(sockets=[sock])
