@@ -1,0 +1,104 @@
+"""The `tasks-flowrun` command: `server` (the embedded backend) and `demo` (the main job, end to end)."""
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from . import __version__
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4200
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tasks-flowrun",
+        description="Prefect 1 child flow runs: an embedded backend and a one-command demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    server = commands.add_parser(
+        "server",
+        help="run the embedded Prefect 1 backend in the foreground",
+        description="Run the embedded Prefect 1 backend (SQLite) in the foreground; Ctrl-C stops it.",
+    )
+    server.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: %(default)s)")
+    server.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port, 0 for any free one (default: %(default)s)"
+    )
+    server.add_argument(
+        "--database", type=Path, default=None, help="SQLite file (default: ~/.prefect/tasks_flowrun.db)"
+    )
+    server.add_argument(
+        "--api-key",
+        default=os.environ.get("TASKS_FLOWRUN_API_KEY") or None,
+        help="require clients to send this key as a bearer token (default: $TASKS_FLOWRUN_API_KEY, else none)",
+    )
+    server.set_defaults(handler=_run_server)
+
+    demo = commands.add_parser(
+        "demo",
+        help="backend + LocalAgent + a parent flow fanning out to children, with live progress",
+        description=(
+            "Start the embedded backend and a real LocalAgent, register the examples, run the "
+            "fan-out parent flow through the agent and show its children live."
+        ),
+    )
+    demo.add_argument("--children", type=int, default=5, help="number of child flow runs (default: %(default)s)")
+    demo.add_argument(
+        "--port", type=int, default=None,
+        help="backend port; 0 for any free one (default: 4200, or a free one if 4200 is taken)",
+    )
+    demo.add_argument("--database", type=Path, default=None, help="SQLite file (default: a fresh temporary one)")
+    demo.add_argument(
+        "--timeout", type=float, default=300.0, help="give up after this many seconds (default: %(default)s)"
+    )
+    demo.add_argument("--keep", action="store_true", help="leave the backend and agent running until Ctrl-C")
+    demo.set_defaults(handler=_run_demo)
+    return parser
+
+
+def _missing_extra(exc: ImportError) -> int:
+    print(
+        f"tasks-flowrun: the embedded backend needs the 'server' extra ({exc.name} is missing): "
+        "pip install 'tasks_flowrun[server]'",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    try:
+        from .server.cli import serve
+        from .server.settings import ServerSettings
+    except ImportError as exc:
+        return _missing_extra(exc)
+    settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=args.api_key)
+    return serve(settings)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    if args.children < 1:
+        print("tasks-flowrun demo: --children must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        from .demo import DemoOptions, run_demo
+    except ImportError as exc:
+        return _missing_extra(exc)
+    options = DemoOptions(
+        children=args.children, port=args.port, database=args.database, keep=args.keep, timeout=args.timeout
+    )
+    return run_demo(options)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the `tasks-flowrun` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

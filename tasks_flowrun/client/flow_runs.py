@@ -1,0 +1,155 @@
+"""Create a flow run; read the states (and logs) of many runs in one query; build views.
+
+Idempotency across re-registration: when the child was identified by name or flow group,
+the run is created by `version_group_id`, not by the flow id found at look-up time.
+
+- Prefect Server scopes an idempotency key by the version group when a run is created by
+  `version_group_id` (and by `flow_id` otherwise), and it runs the group's newest
+  unarchived version. So a retry after the child flow was re-registered as a new version
+  finds the run made by the first attempt instead of creating a second child.
+- The embedded backend scopes keys by flow group, which is one-to-one with the version
+  group, so the same holds there whichever input is used.
+- When the caller pinned an exact flow id, the run is created by `flow_id`: the key is then
+  scoped to that flow, which a retry resolves to again.
+
+Creating by `flow_group_id` would also work on the embedded backend and Prefect Cloud, but
+Prefect Server's `create_flow_run_input` has no such field, so `version_group_id` is the
+portable choice.
+"""
+from typing import Any, Dict, List, Optional
+
+import prefect
+from prefect.backend import FlowRunView
+from prefect.exceptions import ClientError
+
+from . import queries
+from .errors import BackendRejectedError, FlowRunNotFoundError, backend_messages
+from .flows import ChildFlow
+
+
+def create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dict[str, Any]) -> str:
+    """
+    Create a run of `child` with one request.
+
+    Args:
+        - client (prefect.Client): the client to send the mutation with
+        - child (ChildFlow): the flow found by `find_child_flow`
+        - inputs (dict): the other `create_flow_run_input` fields (idempotency_key,
+            parameters, context, labels, flow_run_name, run_config, scheduled_start_time),
+            already validated and JSON-ready; `None` values are left out
+
+    Returns:
+        - str: the flow run id (an existing run's id if the key was used before)
+
+    Raises:
+        - BackendRejectedError: the backend refused (e.g. a required parameter is missing)
+    """
+    payload = {key: value for key, value in inputs.items() if value is not None}
+    if child.pinned or not child.version_group_id:
+        payload["flow_id"] = child.flow_id
+    else:
+        payload["version_group_id"] = child.version_group_id
+    try:
+        result = client.graphql(queries.CREATE_FLOW_RUN, variables={"input": payload})
+    except ClientError as exc:
+        raise BackendRejectedError(
+            f"The backend refused to create a run of flow {child.name!r}: {backend_messages(exc)}"
+        ) from None
+    flow_run_id = ((result.get("data") or {}).get("create_flow_run") or {}).get("id")
+    if not flow_run_id:
+        raise BackendRejectedError(f"The backend returned no flow run id for flow {child.name!r}: {result}")
+    return flow_run_id
+
+
+def read_flow_runs(
+    client: "prefect.Client",
+    flow_run_ids: List[str],
+    with_states: bool = False,
+    with_logs: bool = False,
+    logs_after: Optional[str] = None,
+) -> Dict[str, Dict[str, Any]]:
+    """
+    Read the current state of many flow runs with one request.
+
+    Args:
+        - client (prefect.Client): the client
+        - flow_run_ids (List[str]): the runs to read (distinct ids)
+        - with_states (bool, optional): include each run's state history (`states`)
+        - with_logs (bool, optional): include each run's logs (`logs`)
+        - logs_after (str, optional): only logs with a timestamp after this ISO time
+
+    Returns:
+        - dict: flow run id -> its row (`id`, `name`, `version`, `labels`,
+            `serialized_state`, and `states` / `logs` if asked); unknown ids are absent
+    """
+    document = queries.poll_flow_runs(flow_run_ids, with_states, with_logs, logs_after)
+    rows = (client.graphql(document).get("data") or {}).get("flow_run")
+    if rows is None:
+        raise BackendRejectedError(f"The backend answered a flow run query without `flow_run` data.")
+    return {row["id"]: _plain(row) for row in rows}
+
+
+def flow_run_views(client: "prefect.Client", flow_run_ids: List[str]) -> List[FlowRunView]:
+    """
+    `FlowRunView`s of many runs with one request, in the order of `flow_run_ids`.
+
+    Args:
+        - client (prefect.Client): the client
+        - flow_run_ids (List[str]): the runs (duplicates allowed)
+
+    Returns:
+        - List[FlowRunView]: one view per id, same order
+
+    Raises:
+        - FlowRunNotFoundError: if an id does not exist
+    """
+    unique = list(dict.fromkeys(flow_run_ids))
+    rows = (client.graphql(queries.flow_run_views(unique)).get("data") or {}).get("flow_run") or []
+    by_id = {row["id"]: _plain(row) for row in rows}
+    missing = [run_id for run_id in unique if run_id not in by_id]
+    if missing:
+        raise FlowRunNotFoundError(f"No flow run found with id(s) {missing!r}.")
+    # The view's own constructor helper: the selection is exactly the one it expects
+    views = {run_id: FlowRunView._from_flow_run_data(by_id[run_id]) for run_id in unique}
+    return [views[run_id] for run_id in flow_run_ids]
+
+
+def read_agents(client: "prefect.Client") -> List[Dict[str, Any]]:
+    """
+    The agents the backend knows, with their labels and last query time.
+
+    Args:
+        - client (prefect.Client): the client
+
+    Returns:
+        - List[dict]: rows with `id`, `name`, `labels`, `last_queried`
+    """
+    rows = (client.graphql(queries.AGENTS).get("data") or {}).get("agent") or []
+    return [_plain(row) for row in rows]
+
+
+def _plain(row: Any) -> Dict[str, Any]:
+    """A plain dict (the client returns `box.Box` objects)."""
+    return row.to_dict() if hasattr(row, "to_dict") else dict(row)
+
+
+def flow_run_url(tenant_slug: Optional[str], flow_run_id: str) -> Optional[str]:
+    """
+    The UI address of a flow run, built without a request (unlike `Client.get_cloud_url`).
+
+    Args:
+        - tenant_slug (str, optional): the tenant's slug, from the flow look-up
+        - flow_run_id (str): the run
+
+    Returns:
+        - str: e.g. `http://localhost:8080/default/flow-run/<id>`, or `None` without a slug
+    """
+    if not tenant_slug:
+        return None
+    api = str(prefect.config.cloud.api)
+    if prefect.config.backend == "cloud" or ".prefect.io" in api:
+        # Prefect Cloud's UI lives on the API host with "api" swapped for "cloud"
+        host = api.replace("api-", "", 1) if "api-" in api else api.replace("api", "cloud", 1)
+    else:
+        host = str(prefect.config.server.ui.endpoint)
+    return f"{host.rstrip('/')}/{tenant_slug}/flow-run/{flow_run_id}"

@@ -1,0 +1,141 @@
+"""Find the child flow to run: by flow id, by flow group id, or by name (+ project).
+
+One request per look-up, whatever the identifier: a `flow_id` that turns out to be a flow
+group id is matched in the same query (`_or`), and the tenant slugs needed to build the
+run's URL come back in the same response. Only small scalar fields are selected.
+"""
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import prefect
+
+from . import queries
+from .errors import AmbiguousFlowError, ArchivedFlowError, FlowNotFoundError
+
+
+@dataclass(frozen=True)
+class ChildFlow:
+    """
+    The flow a child run is created for.
+
+    Args:
+        - flow_id (str): the id of the flow version found
+        - name (str): the flow's name
+        - version (int): the flow's version
+        - flow_group_id (str): its flow group
+        - version_group_id (str): its version group (the backend's stable handle)
+        - project_name (str): its project
+        - pinned (bool): whether the caller named this exact version (by flow id);
+            otherwise the newest unarchived version of the group is meant
+        - tenant_slug (str, optional): the tenant's slug, for the run URL
+    """
+
+    flow_id: str
+    name: str
+    version: Optional[int]
+    flow_group_id: Optional[str]
+    version_group_id: Optional[str]
+    project_name: Optional[str]
+    pinned: bool
+    tenant_slug: Optional[str] = None
+
+
+def find_child_flow(
+    client: "prefect.Client",
+    flow_id: Optional[str] = None,
+    flow_group_id: Optional[str] = None,
+    flow_name: Optional[str] = None,
+    project_name: Optional[str] = None,
+) -> ChildFlow:
+    """
+    Look up the child flow with one request. Exactly one identifier must be given
+    (the caller validates that).
+
+    Args:
+        - client (prefect.Client): the client to send the query with
+        - flow_id (str, optional): a flow id, or a flow group id
+        - flow_group_id (str, optional): a flow group id
+        - flow_name (str, optional): a flow name
+        - project_name (str, optional): the project of `flow_name`
+
+    Returns:
+        - ChildFlow: the flow found
+
+    Raises:
+        - FlowNotFoundError: nothing matches
+        - ArchivedFlowError: only archived versions match
+        - AmbiguousFlowError: the name matches flows in several projects
+    """
+    if flow_id:
+        where, what = queries.where_flow_or_group_id(flow_id), f"flow_id {flow_id!r}"
+    elif flow_group_id:
+        where, what = queries.where_flow_group_id(flow_group_id), f"flow_group_id {flow_group_id!r}"
+    else:
+        where = queries.where_flow_name(flow_name, project_name)  # type: ignore[arg-type]
+        what = f"flow_name {flow_name!r}" + (f" in project {project_name!r}" if project_name else "")
+    data = client.graphql(queries.flow_lookup(where)).get("data") or {}
+    rows: List[Dict[str, Any]] = list(data.get("flow") or [])
+    slug = _tenant_slug(client, data.get("tenant") or [])
+
+    if flow_id:
+        exact = [row for row in rows if row.get("id") == flow_id]
+        if exact:
+            row = exact[0]
+            if row.get("archived"):
+                raise ArchivedFlowError(
+                    f"Flow {flow_id!r} ({row.get('name')!r}, version {row.get('version')}) is archived. "
+                    f"Pass flow_group_id={row.get('flow_group_id')!r} or flow_name={row.get('name')!r} "
+                    "to run the newest version."
+                )
+            return _child(row, pinned=True, slug=slug)
+    return _newest_of_one_group(rows, what, slug)
+
+
+def _newest_of_one_group(rows: List[Dict[str, Any]], what: str, slug: Optional[str]) -> ChildFlow:
+    if not rows:
+        raise FlowNotFoundError(f"No flow found for {what}. Check the identifier, or register the flow first.")
+    live = [row for row in rows if not row.get("archived")]
+    if not live:
+        raise ArchivedFlowError(
+            f"Every version of the flow found for {what} is archived; register it again to run it."
+        )
+    groups: Dict[str, Dict[str, Any]] = {}
+    for row in live:  # rows come newest version first
+        groups.setdefault(row.get("flow_group_id") or row.get("id"), row)
+    if len(groups) > 1:
+        projects = sorted(_project(row) or "<no project>" for row in groups.values())
+        raise AmbiguousFlowError(
+            f"{what} matches {len(groups)} flows, in projects {', '.join(map(repr, projects))}. "
+            "Pass `project_name` to choose one, or use `flow_group_id`."
+        )
+    return _child(next(iter(groups.values())), pinned=False, slug=slug)
+
+
+def _child(row: Dict[str, Any], pinned: bool, slug: Optional[str]) -> ChildFlow:
+    return ChildFlow(
+        flow_id=row["id"],
+        name=row.get("name") or "",
+        version=row.get("version"),
+        flow_group_id=row.get("flow_group_id"),
+        version_group_id=row.get("version_group_id"),
+        project_name=_project(row),
+        pinned=pinned,
+        tenant_slug=slug,
+    )
+
+
+def _project(row: Dict[str, Any]) -> Optional[str]:
+    project = row.get("project") or {}
+    return project.get("name")
+
+
+def _tenant_slug(client: "prefect.Client", tenants: List[Dict[str, Any]]) -> Optional[str]:
+    """The slug of the client's tenant, without the extra request `client.tenant_id` makes."""
+    known = getattr(client, "_tenant_id", None)
+    for tenant in tenants:
+        if known and tenant.get("id") == known:
+            return tenant.get("slug")
+    # Prefect Server: the client's default tenant is the first one listed
+    if not known and tenants and (prefect.config.backend == "server" or len(tenants) == 1):
+        return tenants[0].get("slug")
+    return None

@@ -1,0 +1,234 @@
+"""`CreateFlowRun`: create a child flow run (by flow id, flow group id or name), optionally wait."""
+import datetime
+import uuid
+from typing import Any, Dict, Iterable, Optional, Union
+
+import prefect
+from prefect import Task
+from prefect.run_configs import RunConfig
+from prefect.utilities.tasks import defaults_from_attrs
+
+from ..client import create_flow_run as create_run
+from ..client import find_child_flow, flow_run_url
+from .backoff import DEFAULT_MINIMUM
+from .keys import default_idempotency_key, default_run_name, parent_context
+from .outcome import final_signal
+from .times import StartTime, resolve_start_time
+from .validate import (
+    check_json_object,
+    check_labels,
+    check_optional_str,
+    check_uuid,
+    serialize_run_config,
+)
+from .wait import DEFAULT_MAX_DURATION, Seconds, check_wait_options, wait_for_runs
+
+_OPTIONS = (
+    "flow_id",
+    "flow_group_id",
+    "flow_name",
+    "project_name",
+    "parameters",
+    "context",
+    "labels",
+    "run_name",
+    "run_config",
+    "scheduled_start_time",
+    "idempotency_key",
+    "wait",
+    "stream_states",
+    "stream_logs",
+    "raise_final_state",
+    "max_duration",
+    "poll_interval",
+)
+
+
+def _check_identifier(
+    flow_id: Optional[str], flow_group_id: Optional[str], flow_name: Optional[str], project_name: Optional[str]
+) -> Dict[str, Optional[str]]:
+    given = [name for name, value in (("flow_id", flow_id), ("flow_group_id", flow_group_id), ("flow_name", flow_name)) if value]
+    if len(given) != 1:
+        what = "none of them was" if not given else f"got {' and '.join(given)}"
+        raise ValueError(
+            f"Pass exactly one of `flow_id`, `flow_group_id` or `flow_name` to identify the child flow; {what}."
+        )
+    if project_name and not flow_name:
+        raise ValueError("`project_name` only narrows a `flow_name` look-up; drop it when passing an id.")
+    return {
+        "flow_id": check_uuid(flow_id, "flow_id") if flow_id else None,
+        "flow_group_id": check_uuid(flow_group_id, "flow_group_id") if flow_group_id else None,
+        "flow_name": check_optional_str(flow_name, "flow_name"),
+        "project_name": check_optional_str(project_name, "project_name"),
+    }
+
+
+class CreateFlowRun(Task):
+    """
+    Task that creates a run of a registered flow (a "child") and returns its id.
+
+    The child is identified by exactly one of `flow_id` (a flow-group id works too),
+    `flow_group_id` (its newest unarchived version runs) or `flow_name` (+ `project_name`).
+    The task sends at most two requests: one flow look-up and one create.
+
+    A default idempotency key, derived from the parent flow run, this task and the map index,
+    makes task retries and parent restarts return the child created the first time, even if
+    the child flow was re-registered in between; each map index and each create task gets
+    its own child. The child's context records its parent (`parent_flow_run_id`,
+    `parent_task_run_id`, `parent_map_index`).
+
+    Args:
+        - flow_id (str, optional): the id of the flow (or of its flow group) to run
+        - flow_group_id (str, optional): the id of the flow group to run
+        - flow_name (str, optional): the name of the flow to run
+        - project_name (str, optional): the project of `flow_name`, needed if the name is
+            used in several projects
+        - parameters (dict, optional): JSON-serializable parameters of the child run
+        - context (dict, optional): JSON-serializable context of the child run (merged
+            with the parent record)
+        - labels (Iterable[str], optional): labels of the child run; defaults to the
+            flow's labels
+        - run_name (str, optional): name of the child run; defaults to
+            `<parent run name>-<flow name>[-<map index>]`
+        - run_config (RunConfig, optional): a run config overriding the flow's
+        - scheduled_start_time (datetime, str or timedelta, optional): when to start:
+            a datetime (naive means UTC), an ISO-8601 string, or a delay from now
+            (`timedelta` / `pendulum.Duration`, not negative); defaults to now
+        - idempotency_key (str, optional): overrides the default key
+        - wait (bool, optional): also wait for the child to finish; defaults to `False`
+        - stream_states (bool, optional): with `wait`, log the child's state changes;
+            defaults to `True`
+        - stream_logs (bool, optional): with `wait`, log the child's log lines;
+            defaults to `False`
+        - raise_final_state (bool, optional): with `wait`, end this task in the child's
+            final state; defaults to `True`
+        - max_duration (timedelta or seconds, optional): with `wait`, the wall-clock
+            limit; defaults to 12 hours
+        - poll_interval (timedelta or seconds, optional): with `wait`, the shortest poll
+            interval (at least 0.5 s); defaults to 0.5 s
+        - **kwargs (Any, optional): additional keyword arguments to pass to the Task
+            constructor
+
+    Example:
+        ```python
+        from prefect import Flow, unmapped
+        from tasks_flowrun import create_flow_run, wait_for_flow_run
+
+        with Flow("parent") as flow:
+            ids = create_flow_run.map(
+                flow_name=unmapped("child"), parameters=[{"n": 1}, {"n": 2}, {"n": 3}]
+            )
+            wait_for_flow_run.map(ids, raise_final_state=unmapped(True))
+        ```
+    """
+
+    def __init__(
+        self,
+        flow_id: Optional[str] = None,
+        flow_group_id: Optional[str] = None,
+        flow_name: Optional[str] = None,
+        project_name: Optional[str] = None,
+        parameters: Optional[Dict[str, Any]] = None,
+        context: Optional[Dict[str, Any]] = None,
+        labels: Optional[Iterable[str]] = None,
+        run_name: Optional[str] = None,
+        run_config: Optional[RunConfig] = None,
+        scheduled_start_time: Optional[StartTime] = None,
+        idempotency_key: Optional[str] = None,
+        wait: bool = False,
+        stream_states: bool = True,
+        stream_logs: bool = False,
+        raise_final_state: bool = True,
+        max_duration: Optional[Seconds] = DEFAULT_MAX_DURATION,
+        poll_interval: Seconds = DEFAULT_MINIMUM,
+        **kwargs: Any,
+    ) -> None:
+        self.flow_id = flow_id
+        self.flow_group_id = flow_group_id
+        self.flow_name = flow_name
+        self.project_name = project_name
+        self.parameters = parameters
+        self.context = context
+        self.labels = labels
+        self.run_name = run_name
+        self.run_config = run_config
+        self.scheduled_start_time = scheduled_start_time
+        self.idempotency_key = idempotency_key
+        self.wait = wait
+        self.stream_states = stream_states
+        self.stream_logs = stream_logs
+        self.raise_final_state = raise_final_state
+        self.max_duration = max_duration
+        self.poll_interval = poll_interval
+        kwargs.setdefault("name", "create_flow_run")
+        super().__init__(**kwargs)
+
+    @defaults_from_attrs(*_OPTIONS)
+    def run(  # type: ignore[override]
+        self,
+        flow_id: Optional[str] = None,
+        flow_group_id: Optional[str] = None,
+        flow_name: Optional[str] = None,
+        project_name: Optional[str] = None,
+        parameters: Optional[Dict[str, Any]] = None,
+        context: Optional[Dict[str, Any]] = None,
+        labels: Optional[Iterable[str]] = None,
+        run_name: Optional[str] = None,
+        run_config: Optional[RunConfig] = None,
+        scheduled_start_time: Optional[StartTime] = None,
+        idempotency_key: Optional[str] = None,
+        wait: Optional[bool] = None,
+        stream_states: Optional[bool] = None,
+        stream_logs: Optional[bool] = None,
+        raise_final_state: Optional[bool] = None,
+        max_duration: Optional[Seconds] = None,
+        poll_interval: Optional[Seconds] = None,
+    ) -> str:
+        """
+        Create the child run (and wait for it if `wait`). Every argument overrides the
+        value given at construction; see the class docstring for their meaning.
+
+        Returns:
+            - str: the child's flow run id
+
+        Raises:
+            - ValueError, TypeError: for bad arguments (nothing is created)
+            - FlowNotFoundError, AmbiguousFlowError, ArchivedFlowError: the look-up failed
+            - BackendRejectedError: the backend refused the run (e.g. missing parameter)
+        """
+        ident = _check_identifier(flow_id, flow_group_id, flow_name, project_name)
+        inputs: Dict[str, Any] = {
+            "parameters": check_json_object(parameters, "parameters"),
+            "labels": check_labels(labels),
+            "flow_run_name": check_optional_str(run_name, "run_name"),
+            "run_config": serialize_run_config(run_config),
+            "idempotency_key": check_optional_str(idempotency_key, "idempotency_key"),
+        }
+        user_context = check_json_object(context, "context") or {}
+        start = resolve_start_time(scheduled_start_time)
+        if wait:
+            limit, backoff = check_wait_options(max_duration, poll_interval)  # type: ignore[arg-type]
+
+        client = prefect.Client()
+        child = find_child_flow(client, **ident)  # request 1
+        inputs["flow_run_name"] = inputs["flow_run_name"] or default_run_name(child.name)
+        inputs["idempotency_key"] = inputs["idempotency_key"] or default_idempotency_key() or uuid.uuid4().hex
+        inputs["context"] = {**user_context, **parent_context()}  # the parent record wins
+        inputs["scheduled_start_time"] = start.isoformat() if start is not None else None
+        flow_run_id = create_run(client, child, inputs)  # request 2
+
+        shown = inputs["flow_run_name"] or "<named by the backend>"
+        url = flow_run_url(child.tenant_slug, flow_run_id)
+        self.logger.info(
+            f"Child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): "
+            f"{flow_run_id}" + (f" {url}" if url else "")
+        )
+        if not wait:
+            return flow_run_id
+        views = wait_for_runs([flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger)
+        if raise_final_state:
+            raise final_signal([views[0].name], [views[0].state], flow_run_id)
+        return flow_run_id
+
+
+create_flow_run = CreateFlowRun()

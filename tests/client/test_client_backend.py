@@ -1,0 +1,79 @@
+"""The client layer against the real embedded backend: one request each, only what is needed."""
+import uuid
+
+import prefect
+import pytest
+from prefect.engine import state as states
+from prefect.storage import Local
+from prefect.utilities.storage import extract_flow_from_file
+
+from tasks_flowrun.client import (
+    AmbiguousFlowError,
+    ArchivedFlowError,
+    FlowNotFoundError,
+    FlowRunNotFoundError,
+    create_flow_run,
+    find_child_flow,
+    flow_run_views,
+    read_flow_runs,
+)
+from tests.tasks.conftest import FLOWS
+
+
+def register(project: str) -> str:
+    flow = extract_flow_from_file(file_path=str(FLOWS / "child.py"))
+    flow.storage = Local(path=str(FLOWS / "child.py"), stored_as_script=True)
+    return flow.register(project_name=project, no_url=True)
+
+
+def test_find_child_flow_by_each_identifier_in_one_request(client, project, requests_counter):
+    old = register(project)
+    new = register(project)
+    with requests_counter() as counted:
+        by_name = find_child_flow(client, flow_name="child", project_name=project)
+    assert counted.requests == 1 and set(counted.fields) == {"flow", "tenant"}
+    assert by_name.flow_id == new and not by_name.pinned and by_name.tenant_slug
+    assert by_name.project_name == project and by_name.version == 2 and by_name.version_group_id
+    by_group = find_child_flow(client, flow_group_id=by_name.flow_group_id)
+    group_as_id = find_child_flow(client, flow_id=by_name.flow_group_id)
+    assert by_group.flow_id == group_as_id.flow_id == new and not group_as_id.pinned
+    pinned = find_child_flow(client, flow_id=new)
+    assert pinned.pinned and pinned.flow_id == new
+    with pytest.raises(ArchivedFlowError, match=f"flow_group_id='{by_name.flow_group_id}'"):
+        find_child_flow(client, flow_id=old)
+
+
+def test_find_child_flow_errors(client, project):
+    register(project)
+    other = f"{project}-b"
+    client.create_project(other)
+    register(other)
+    with pytest.raises(AmbiguousFlowError) as caught:
+        find_child_flow(client, flow_name="child")
+    assert repr(project) in str(caught.value) and repr(other) in str(caught.value)
+    with pytest.raises(FlowNotFoundError):
+        find_child_flow(client, flow_group_id=str(uuid.uuid4()))
+
+
+def test_create_then_read_many_runs_in_one_request(client, project, requests_counter):
+    register(project)
+    child = find_child_flow(client, flow_name="child", project_name=project)
+    ids = [
+        create_flow_run(client, child, {"idempotency_key": f"k{i}", "parameters": {"x": i}, "labels": ["nowhere"]})
+        for i in range(5)
+    ]
+    assert create_flow_run(client, child, {"idempotency_key": "k0", "parameters": {"x": 0}}) == ids[0]
+    client.set_flow_run_state(ids[0], states.Success("done"))
+    with requests_counter() as counted:
+        rows = read_flow_runs(client, ids + [str(uuid.uuid4())], with_states=True, with_logs=True)
+    assert counted.requests == 1
+    assert set(rows) == set(ids)
+    assert set(rows[ids[1]]) == {"id", "name", "version", "labels", "serialized_state", "states", "logs"}
+    assert rows[ids[0]]["serialized_state"]["type"] == "Success"
+    with requests_counter() as counted:
+        views = flow_run_views(client, [ids[2], ids[0], ids[2]])
+    assert counted.requests == 1
+    assert [v.flow_run_id for v in views] == [ids[2], ids[0], ids[2]]
+    assert views[1].state.is_successful() and views[0].parameters["x"] == 2
+    with pytest.raises(FlowRunNotFoundError):
+        flow_run_views(client, [str(uuid.uuid4())])

@@ -1,0 +1,127 @@
+"""CreateFlowRun against the real embedded backend (no agent needed: runs stay Scheduled)."""
+import datetime
+import uuid
+
+import pendulum
+import prefect
+import pytest
+from prefect.run_configs import LocalRun
+
+from tasks_flowrun import CreateFlowRun, create_flow_run
+from tests.tasks.conftest import flow_runs, register_script, runs_of_flow_named
+
+
+def parent_ctx(**extra):
+    ctx = {
+        "flow_run_id": str(uuid.uuid4()),
+        "flow_run_name": "parent-run",
+        "task_run_id": str(uuid.uuid4()),
+        "task_slug": "create_flow_run-1",
+    }
+    ctx.update(extra)
+    return ctx
+
+
+def run_in(ctx, **kwargs):
+    with prefect.context(**ctx):
+        return create_flow_run.run(**kwargs)
+
+
+def test_create_by_name_records_parent_name_and_inputs(client, project):
+    flow_id = register_script("child.py", project)
+    ctx = parent_ctx(map_index=3)
+    start = pendulum.datetime(2031, 1, 2, 3, 4, 5, tz="UTC")
+    run_id = run_in(
+        ctx,
+        flow_name="child",
+        project_name=project,
+        parameters={"x": 5},
+        context={"mine": 1, "parent_flow_run_id": "spoofed"},
+        labels=["custom-label"],
+        run_config=LocalRun(env={"A": "1"}),
+        scheduled_start_time=start,
+    )
+    [row] = flow_runs(client, {"id": {"_eq": run_id}})
+    assert row["flow_id"] == flow_id
+    assert row["name"] == "parent-run-child-3"
+    assert row["parameters"]["x"] == 5
+    assert row["labels"] == ["custom-label"]
+    assert row["context"] == {
+        "mine": 1,
+        "parent_flow_run_id": ctx["flow_run_id"],
+        "parent_task_run_id": ctx["task_run_id"],
+        "parent_map_index": 3,
+    }
+    view = prefect.backend.FlowRunView.from_flow_run_id(run_id)
+    assert view.state.is_scheduled() and view.state.start_time == start
+    assert view.run_config.env == {"A": "1"}
+
+
+def test_same_key_returns_the_same_child_even_after_re_registration(client, project):
+    register_script("child.py", project)
+    ctx = parent_ctx(map_index=0)
+    first = run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})
+    assert run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1}) == first
+    # the child flow is re-registered as a new version before the retry
+    new_flow_id = register_script("child.py", project)
+    retry = run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})
+    assert retry == first
+    # the same holds for a look-up by flow group id
+    group = client.graphql({"query": {prefect.utilities.graphql.with_args("flow_by_pk", {"id": new_flow_id}): {"flow_group_id"}}})
+    assert run_in(ctx, flow_group_id=group.data.flow_by_pk.flow_group_id, parameters={"x": 1}) == first
+    assert len(runs_of_flow_named(client, "child", project)) == 1
+    # another map index, another task, or another parent run: another child
+    others = {
+        run_in(parent_ctx(**{**ctx, "map_index": 1}), flow_name="child", project_name=project, parameters={"x": 1}),
+        run_in({**ctx, "task_slug": "create_flow_run-2"}, flow_name="child", project_name=project, parameters={"x": 1}),
+        run_in(parent_ctx(map_index=0), flow_name="child", project_name=project, parameters={"x": 1}),
+    }
+    assert len(others) == 3 and first not in others
+    assert len(runs_of_flow_named(client, "child", project)) == 4
+
+
+def test_flow_id_flow_group_id_and_group_id_as_flow_id(client, project):
+    old = register_script("child.py", project)
+    new = register_script("child.py", project)
+    group_id = client.graphql(
+        {"query": {prefect.utilities.graphql.with_args("flow_by_pk", {"id": new}): {"flow_group_id"}}}
+    ).data.flow_by_pk.flow_group_id
+    ctx = parent_ctx()
+    by_group = run_in({**ctx, "task_slug": "a"}, flow_group_id=group_id, parameters={"x": 1})
+    group_as_flow_id = run_in({**ctx, "task_slug": "b"}, flow_id=group_id, parameters={"x": 1})
+    pinned = run_in({**ctx, "task_slug": "c"}, flow_id=new, parameters={"x": 1})
+    rows = {row["id"]: row for row in runs_of_flow_named(client, "child", project)}
+    assert {rows[i]["flow_id"] for i in (by_group, group_as_flow_id, pinned)} == {new}
+    assert old != new
+
+
+def test_outside_a_flow_run_every_call_creates_a_new_child(client, project):
+    register_script("child.py", project)
+    a = create_flow_run.run(flow_name="child", project_name=project, parameters={"x": 1})
+    b = create_flow_run.run(flow_name="child", project_name=project, parameters={"x": 1})
+    assert a != b
+    # an explicit key still dedupes
+    k = CreateFlowRun(flow_name="child", project_name=project, parameters={"x": 1}, idempotency_key="k-1")
+    assert k.run() == k.run()
+
+
+def test_one_create_costs_at_most_two_requests(client, project, requests_counter):
+    register_script("child.py", project)
+    ctx = parent_ctx(map_index=0)
+    for kwargs in (
+        {"flow_name": "child", "project_name": project},
+        {"flow_name": "child", "project_name": project, "scheduled_start_time": datetime.timedelta(seconds=60)},
+    ):
+        with prefect.context(**ctx), requests_counter() as counted:
+            create_flow_run.run(parameters={"x": 1}, **kwargs)
+        assert counted.requests <= 2, counted.fields
+        assert counted.fields.get("create_flow_run") == 1 and counted.fields.get("flow") == 1
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_default_run_name(client, project, mapped):
+    register_script("child.py", project)
+    ctx = parent_ctx(map_index=7) if mapped else parent_ctx()
+    run_id = run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})
+    [row] = flow_runs(client, {"id": {"_eq": run_id}})
+    assert row["name"] == ("parent-run-child-7" if mapped else "parent-run-child")
