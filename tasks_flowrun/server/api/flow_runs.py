@@ -1,25 +1,29 @@
 """Flow runs: creation (atomic idempotency), the agent queue, heartbeats, renames."""
-import datetime as dt
 from typing import Any, Dict, List, Optional
 
 import pendulum
-import sqlalchemy as sa
-from prefect.engine.state import Pending, Scheduled
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from prefect.engine.state import Scheduled
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row, select_rows
-from ..storage.tables import TABLES
+from ..storage.reads import get_row
+from ..storage.rows import fetch_row, fetch_rows, insert_rows
+from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key
 from ..timestamps import clock, to_datetime, to_utc_text
 from .errors import ApiError, NotFound
-from .flows import get_flow, newest_unarchived
+from .flows import newest_unarchived
 from .names import generate_run_name
-from .rows import insert, new_id, update
+from .rows import new_id, update
 from .states import QUEUE_STATES, record_state
 
-QUEUE_SCAN = 75
 QUEUE_SIZE = 25
 PENDING_TASK_STATE = {"type": "Pending", "message": "Task run created"}
+FLOW_COLUMNS = ("id", "tenant_id", "flow_group_id", "archived", "parameters", "run_config", "environment")
+_SCHEDULED = Scheduled("Flow run scheduled.").serialize()  # a template: only start_time varies
+
+
+def scheduled_state(start_time: str) -> Dict[str, Any]:
+    """The serialized first state of a new run, due at `start_time` (stored UTC text)."""
+    return {**_SCHEDULED, "start_time": pendulum.instance(to_datetime(start_time)).isoformat()}
 
 
 def resolve_flow(conn: Connection, flow_id: Optional[str], version_group_id: Optional[str],
@@ -31,7 +35,9 @@ def resolve_flow(conn: Connection, flow_id: Optional[str], version_group_id: Opt
         raise ApiError("Exactly one of flow_id, version_group_id or flow_group_id must be provided; "
                        f"got {', '.join(given) or 'none'}.")
     if flow_id:
-        flow = get_flow(conn, flow_id)
+        flow = fetch_row(conn, "flow", FLOW_COLUMNS, id=str(flow_id))
+        if flow is None:
+            raise NotFound(f"Flow {flow_id} not found.")
         if flow["archived"]:
             raise ApiError(f"Flow {flow_id} is archived: register it again or run its newest version "
                            "(pass its flow_group_id to always run the newest).")
@@ -95,12 +101,10 @@ def create_flow_run(
 ) -> str:
     """Create a Scheduled run with one Pending task run per task; a repeated key returns the first run."""
     flow = resolve_flow(conn, flow_id, version_group_id, flow_group_id)
-    runs = TABLES["flow_run"]
     if idempotency_key is not None:
-        existing = conn.execute(sa.select(runs.c.id).where(
-            runs.c.flow_group_id == flow["flow_group_id"], runs.c.idempotency_key == idempotency_key)).first()
+        existing = run_id_for_key(conn, flow["flow_group_id"], idempotency_key)
         if existing is not None:
-            return existing.id
+            return existing
     if context is not None and not isinstance(context, dict):
         raise ApiError("context must be a JSON object.")
     if run_config is not None and not isinstance(run_config, dict):
@@ -117,18 +121,15 @@ def create_flow_run(
         times_resurrected=0, version=0, created=now, updated=now,
     )
     # Insert-or-ignore on the unique (flow_group_id, idempotency_key): atomic even without the lock.
-    inserted = conn.execute(sqlite_insert(runs).values(**values).on_conflict_do_nothing()).rowcount
-    if not inserted:
-        return conn.execute(sa.select(runs.c.id).where(
-            runs.c.flow_group_id == flow["flow_group_id"], runs.c.idempotency_key == idempotency_key)).scalar_one()
+    if not insert_rows(conn, "flow_run", [values], ignore_conflicts=True):
+        return run_id_for_key(conn, flow["flow_group_id"], idempotency_key)
     _create_task_runs(conn, values)
-    scheduled = Scheduled("Flow run scheduled.", start_time=pendulum.instance(to_datetime(start)))
-    record_state(conn, "flow_run", values, scheduled.serialize())
+    record_state(conn, "flow_run", values, scheduled_state(start))
     return values["id"]
 
 
 def _create_task_runs(conn: Connection, run: Dict[str, Any]) -> None:
-    tasks = select_rows(conn, "task", {"flow_id": {"_eq": run["flow_id"]}})
+    tasks = fetch_rows(conn, "task", ("id", "cache_key"), flow_id=run["flow_id"])
     now = clock.now_text()
     task_runs, states = [], []
     for task in tasks:
@@ -142,34 +143,14 @@ def _create_task_runs(conn: Connection, run: Dict[str, Any]) -> None:
             id=new_id(), tenant_id=run["tenant_id"], task_run_id=task_run_id, version=1, state="Pending",
             timestamp=now, message="Task run created", serialized_state=PENDING_TASK_STATE, created=now, updated=now,
         ))
-    if task_runs:
-        conn.execute(sa.insert(TABLES["task_run"]), task_runs)
-        conn.execute(sa.insert(TABLES["task_run_state"]), states)
+    insert_rows(conn, "task_run", task_runs)
+    insert_rows(conn, "task_run_state", states)
 
 
 def get_runs_in_queue(conn: Connection, tenant_id: Optional[str], before: Optional[str],
                       labels: Optional[List[str]], agent_id: Optional[str] = None) -> List[str]:
     """Ids of runs due by `before` that an agent with `labels` may take (oldest first, at most 25)."""
-    runs, task_runs = TABLES["flow_run"], TABLES["task_run"]
-    before = before or clock.now_text()
-    due_task = sa.exists().where(task_runs.c.flow_run_id == runs.c.id, task_runs.c.state.in_(QUEUE_STATES),
-                                 task_runs.c.state_start_time <= before)
-    query = sa.select(runs.c.id, runs.c.labels).where(sa.or_(
-        sa.and_(runs.c.state.in_(QUEUE_STATES), runs.c.state_start_time <= before),
-        sa.and_(runs.c.state == "Running", due_task),
-    ))
-    if tenant_id:
-        query = query.where(runs.c.tenant_id == tenant_id)
-    query = query.order_by(runs.c.state_start_time, runs.c.id).limit(QUEUE_SCAN)
-    agent_labels = set(labels or [])
-    chosen = []
-    for row in conn.execute(query):
-        run_labels = set(row.labels or [])
-        if run_labels <= agent_labels and not (agent_labels and not run_labels):
-            chosen.append(row.id)
-        if len(chosen) == QUEUE_SIZE:
-            break
-    return chosen
+    return queue(conn, QUEUE_STATES, before or clock.now_text(), tenant_id, labels or [], QUEUE_SIZE)
 
 
 def update_heartbeat(conn: Connection, flow_run_id: str) -> None:
@@ -184,10 +165,4 @@ def set_flow_run_name(conn: Connection, flow_run_id: str, name: str) -> bool:
 
 def delete_flow_run(conn: Connection, flow_run_id: str) -> bool:
     """Delete a run with its states, task runs and logs."""
-    tables = TABLES
-    task_run_ids = [r["id"] for r in select_rows(conn, "task_run", {"flow_run_id": {"_eq": flow_run_id}})]
-    if task_run_ids:
-        conn.execute(sa.delete(tables["task_run_state"]).where(tables["task_run_state"].c.task_run_id.in_(task_run_ids)))
-    for name in ("task_run", "flow_run_state", "log"):
-        conn.execute(sa.delete(tables[name]).where(tables[name].c.flow_run_id == flow_run_id))
-    return conn.execute(sa.delete(tables["flow_run"]).where(tables["flow_run"].c.id == flow_run_id)).rowcount > 0
+    return delete_flow_run_rows(conn, str(flow_run_id))

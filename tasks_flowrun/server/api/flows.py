@@ -1,12 +1,11 @@
 """Flow registration: version groups, flow groups, tasks, edges, archiving."""
 from typing import Any, Dict, List, Optional
 
-import sqlalchemy as sa
 from prefect.utilities.graphql import decompress
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row, select_rows
-from ..storage.tables import TABLES
+from ..storage.runs import delete_flow_run_rows
 from .errors import ApiError, NotFound
 from .projects import get_project
 from .rows import insert, new_id, update
@@ -159,10 +158,9 @@ def archive_flow(conn: Connection, flow_id: str) -> bool:
     """Archive a flow: its scheduled auto runs are deleted and its scheduled ad-hoc runs cancelled."""
     flow = get_flow(conn, flow_id)
     update(conn, "flow", flow_id, archived=True, is_schedule_active=False)
-    runs = TABLES["flow_run"]
     for run in select_rows(conn, "flow_run", {"flow_id": {"_eq": flow_id}, "state": {"_eq": "Scheduled"}}):
         if run["auto_scheduled"]:
-            conn.execute(sa.delete(runs).where(runs.c.id == run["id"]))
+            delete_flow_run_rows(conn, run["id"])
         else:
             cancel_flow_run(conn, run["id"], message=f"Flow {flow['id']} was archived.")
     return True

@@ -1,10 +1,9 @@
 """Run logs written by flow runners and agents."""
 from typing import Any, Dict, List
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..storage.tables import TABLES
+from ..storage.rows import insert_rows
 from ..timestamps import clock
 from .errors import ApiError
 from .rows import new_id
@@ -28,6 +27,5 @@ def write_run_logs(conn: Connection, logs: List[Dict[str, Any]]) -> bool:
             timestamp=entry.get("timestamp") or now, name=entry.get("name"), level=level,
             message=entry.get("message"), info=entry.get("info"), created=now, updated=now,
         ))
-    if rows:
-        conn.execute(sa.insert(TABLES["log"]), rows)
+    insert_rows(conn, "log", rows)
     return True

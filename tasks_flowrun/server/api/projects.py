@@ -1,11 +1,10 @@
 """Tenants and projects."""
 from typing import Any, Dict, Optional
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
-from ..storage.tables import TABLES
+from ..storage.rows import delete_rows, fetch_row
 from .errors import ApiError, NotFound, Uniqueness
 from .rows import insert
 
@@ -14,10 +13,9 @@ DEFAULT_TENANT = {"name": "default", "slug": "default"}
 
 def ensure_default_tenant(conn: Connection) -> str:
     """The id of the first tenant, creating the `default` one on a new database."""
-    table = TABLES["tenant"]
-    row = conn.execute(sa.select(table.c.id).order_by(table.c.created).limit(1)).first()
+    row = fetch_row(conn, "tenant", ["id"])
     if row is not None:
-        return row.id
+        return row["id"]
     return insert(conn, "tenant", settings={}, **DEFAULT_TENANT)["id"]
 
 
@@ -40,10 +38,9 @@ def create_project(conn: Connection, tenant_id: str, name: str, description: Opt
 
 
 def delete_project(conn: Connection, project_id: str) -> bool:
-    table = TABLES["project"]
     if get_row(conn, "flow", project_id=project_id) is not None:
         raise ApiError(f"Project {project_id} still has flows; delete or move them first.")
-    return conn.execute(sa.delete(table).where(table.c.id == project_id)).rowcount > 0
+    return delete_rows(conn, "project", "id", [project_id]) > 0
 
 
 def get_project(conn: Connection, project_id: str) -> Dict[str, Any]:

@@ -2,10 +2,9 @@
 import uuid
 from typing import Any, Dict
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..storage.tables import TABLES
+from ..storage.rows import insert_rows, update_row
 from ..timestamps import clock
 
 
@@ -19,12 +18,11 @@ def insert(conn: Connection, table_name: str, **values: Any) -> Dict[str, Any]:
     values.setdefault("id", new_id())
     values.setdefault("created", now)
     values.setdefault("updated", now)
-    conn.execute(sa.insert(TABLES[table_name]).values(**values))
+    insert_rows(conn, table_name, [values])
     return values
 
 
 def update(conn: Connection, table_name: str, row_id: str, **values: Any) -> int:
     """Update one row by id, bumping `updated`; returns the number of rows changed."""
     values.setdefault("updated", clock.now_text())
-    table = TABLES[table_name]
-    return conn.execute(sa.update(table).where(table.c.id == row_id).values(**values)).rowcount
+    return update_row(conn, table_name, row_id, values)

@@ -6,12 +6,12 @@ triggers do; every state is also kept in the run's history table.
 import datetime as dt
 from typing import Any, Dict, Optional
 
-import sqlalchemy as sa
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
-from ..storage.tables import TABLES
+from ..storage.rows import fetch_rows
+from ..storage.runs import has_state_since
 from ..timestamps import TimestampError, clock, to_utc_text
 from .errors import ApiError
 from .rows import insert, update
@@ -106,23 +106,14 @@ def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agen
 
 
 def _check_submitted_lock(conn: Connection, run: Dict[str, Any]) -> None:
-    table = TABLES["flow_run_state"]
     since = to_utc_text(clock.now() - SUBMITTED_LOCK)
-    recent = conn.execute(
-        sa.select(table.c.id).where(
-            table.c.flow_run_id == run["id"], table.c.state == "Submitted", table.c.timestamp >= since
-        ).limit(1)
-    ).first()
-    if recent is not None:
+    if has_state_since(conn, run["id"], "Submitted", since):
         raise ApiError("State update failed: this run has already been submitted.")
 
 
 def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str]) -> None:
     """Give every unfinished task run of the flow run a Cancelled state."""
-    table = TABLES["task_run"]
-    rows = conn.execute(sa.select(table).where(table.c.flow_run_id == flow_run_id)).fetchall()
-    for row in rows:
-        task_run = dict(row._mapping)
+    for task_run in fetch_rows(conn, "task_run", flow_run_id=flow_run_id):
         if not is_finished(task_run["state"]):
             serialized = prefect_states.Cancelled(message or "Flow run is cancelled").serialize()
             record_state(conn, "task_run", task_run, serialized)

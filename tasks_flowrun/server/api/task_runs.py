@@ -1,13 +1,11 @@
 """Task runs: race-safe get-or-create (mapped children included), names, info."""
 from typing import Any, Dict
 
-import sqlalchemy as sa
 from prefect.engine.state import Pending
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
-from ..storage.tables import TABLES
+from ..storage.rows import delete_rows, insert_rows
 from .errors import ApiError
 from .rows import insert, new_id, update
 from .states import record_state
@@ -32,13 +30,8 @@ def get_or_create_task_run_info(conn: Connection, flow_run_id: str, task_id: str
         raise ApiError("Invalid task ID")
     row = dict(id=new_id(), tenant_id=flow_run["tenant_id"], flow_run_id=flow_run["id"], task_id=task["id"],
                map_index=map_index, cache_key=task["cache_key"], version=0)
-    table = TABLES["task_run"]
-
     now = clock.now_text()
-    inserted = conn.execute(
-        sqlite_insert(table).values(**row, created=now, updated=now).on_conflict_do_nothing()
-    ).rowcount
-    if not inserted:
+    if not insert_rows(conn, "task_run", [{**row, "created": now, "updated": now}], ignore_conflicts=True):
         return _info(get_row(conn, "task_run", flow_run_id=flow_run["id"], task_id=task["id"], map_index=map_index))
     row.update(created=now, updated=now)
     record_state(conn, "task_run", row, Pending("Task run created").serialize())
@@ -76,5 +69,4 @@ def update_artifact(conn: Connection, artifact_id: str, data: Any) -> bool:
 
 
 def delete_artifact(conn: Connection, artifact_id: str) -> bool:
-    table = TABLES["task_run_artifact"]
-    return conn.execute(sa.delete(table).where(table.c.id == str(artifact_id))).rowcount > 0
+    return delete_rows(conn, "task_run_artifact", "id", [str(artifact_id)]) > 0

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .hasura import order_clauses, where_clause
+from .rows import fetch_row
 from .tables import TABLES
 
 
@@ -36,12 +37,7 @@ def select_rows(
 
 def get_row(conn: Connection, table_name: str, **equal: Any) -> Optional[Dict[str, Any]]:
     """The one row whose columns equal `equal`, or None."""
-    table = TABLES[table_name]
-    query = sa.select(table)
-    for column, value in equal.items():
-        query = query.where(table.c[column] == value)
-    row = conn.execute(query.limit(1)).first()
-    return dict(row._mapping) if row is not None else None
+    return fetch_row(conn, table_name, **equal)
 
 
 def select_related(

@@ -1,0 +1,65 @@
+"""Queries specific to runs: the agent queue, the Submitted lock, idempotency look-ups, deletion."""
+from typing import Any, Dict, List, Optional, Sequence
+
+from sqlalchemy.engine import Connection
+
+from .rows import _cursor, delete_rows, fetch_rows
+
+
+def run_id_for_key(conn: Connection, flow_group_id: str, idempotency_key: str) -> Optional[str]:
+    """The flow run created with this idempotency key for this flow group, if any."""
+    cursor = _cursor(conn)
+    cursor.execute("SELECT id FROM flow_run WHERE flow_group_id = ? AND idempotency_key = ?",
+                   (flow_group_id, idempotency_key))
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optional[str],
+          labels: Sequence[str], limit: int) -> List[str]:
+    """Ids of runs an agent with `labels` may take, oldest due first.
+
+    A run is due when its state is queue-eligible with `state_start_time <= before`, or when it
+    is Running with such a task run. Its labels must be a subset of the agent's; an agent with
+    labels never takes unlabelled runs. Labels are matched in SQL so that runs waiting for other
+    agents can never crowd this agent's runs out of the answer.
+    """
+    marks = ", ".join("?" * len(states))
+    sql = (
+        "SELECT id FROM flow_run WHERE ("
+        f"(state IN ({marks}) AND state_start_time <= ?) OR (state = 'Running' AND EXISTS ("
+        f"SELECT 1 FROM task_run WHERE task_run.flow_run_id = flow_run.id AND task_run.state IN ({marks}) "
+        "AND task_run.state_start_time <= ?)))"
+    )
+    params: List[Any] = [*states, before, *states, before]
+    if tenant_id:
+        sql += " AND tenant_id = ?"
+        params.append(tenant_id)
+    labels = sorted(set(labels))
+    if labels:
+        sql += (" AND json_array_length(labels) > 0 AND NOT EXISTS (SELECT 1 FROM json_each(flow_run.labels) "
+                f"WHERE json_each.value NOT IN ({', '.join('?' * len(labels))}))")
+        params.extend(labels)
+    else:
+        sql += " AND (labels IS NULL OR json_array_length(labels) = 0)"
+    sql += " ORDER BY state_start_time, id LIMIT ?"
+    params.append(int(limit))
+    cursor = _cursor(conn)
+    cursor.execute(sql, params)
+    return [row[0] for row in cursor.fetchall()]
+
+
+def has_state_since(conn: Connection, flow_run_id: str, state: str, since: str) -> bool:
+    cursor = _cursor(conn)
+    cursor.execute("SELECT 1 FROM flow_run_state WHERE flow_run_id = ? AND state = ? AND timestamp >= ? LIMIT 1",
+                   (flow_run_id, state, since))
+    return cursor.fetchone() is not None
+
+
+def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
+    """Delete a flow run with its states, task runs (and their states) and logs."""
+    task_run_ids = [r["id"] for r in fetch_rows(conn, "task_run", ["id"], flow_run_id=flow_run_id)]
+    delete_rows(conn, "task_run_state", "task_run_id", task_run_ids)
+    for table in ("task_run", "flow_run_state", "log"):
+        delete_rows(conn, table, "flow_run_id", [flow_run_id])
+    return delete_rows(conn, "flow_run", "id", [flow_run_id]) > 0

@@ -1,0 +1,85 @@
+"""Pins the architecture: import directions between zones, and the public API."""
+import ast
+from pathlib import Path
+
+import tasks_flowrun
+
+PACKAGE = Path(tasks_flowrun.__file__).parent
+
+
+def _imports(path: Path) -> set:
+    """Absolute module names imported by a file (relative imports resolved)."""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+        package = parts
+    else:
+        package = parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _zone_imports(zone: str) -> dict:
+    return {p: _imports(p) for p in (PACKAGE / zone).rglob("*.py")}
+
+
+def test_plugin_never_imports_the_embedded_backend():
+    for zone in ("tasks", "client"):
+        for path, names in _zone_imports(zone).items():
+            bad = sorted(n for n in names if n.startswith("tasks_flowrun.server"))
+            assert not bad, f"{path} imports {bad}: the plugin must work against any Prefect 1 backend"
+
+
+def test_tasks_do_not_hold_graphql_text_or_reach_around_the_client():
+    for path in (PACKAGE / "tasks").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "mutation {" not in text and "query {" not in text, f"{path}: GraphQL text belongs in client/"
+
+
+def test_client_does_not_import_tasks():
+    for path, names in _zone_imports("client").items():
+        bad = sorted(n for n in names if n.startswith("tasks_flowrun.tasks"))
+        assert not bad, f"{path} imports {bad}: client/ sits below tasks/"
+
+
+def test_backend_layers_point_one_way():
+    # app -> graphql -> api -> storage; storage knows nothing above it, api nothing of graphql.
+    forbidden = {
+        "server/storage": ("tasks_flowrun.server.api", "tasks_flowrun.server.graphql", "tasks_flowrun.server.app"),
+        "server/api": ("tasks_flowrun.server.graphql", "tasks_flowrun.server.app"),
+        "server/graphql": ("tasks_flowrun.server.app",),
+    }
+    for zone, prefixes in forbidden.items():
+        for path, names in _zone_imports(zone).items():
+            bad = sorted(n for n in names if n.startswith(prefixes))
+            assert not bad, f"{path} imports {bad}, against the layering of DESIGN.md"
+
+
+def test_sql_lives_in_storage_only():
+    for path in (PACKAGE / "server").rglob("*.py"):
+        if "storage" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        for keyword in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM"):
+            assert keyword not in text, f"{path} contains SQL text ({keyword.strip()}); keep SQL in server/storage"
+
+
+def test_public_api():
+    assert sorted(tasks_flowrun.__all__) == ["CreateFlowRun", "WaitForFlowRun", "create_flow_run", "wait_for_flow_run"]
+    from prefect import Task
+
+    assert issubclass(tasks_flowrun.CreateFlowRun, Task)
+    assert issubclass(tasks_flowrun.WaitForFlowRun, Task)
+    assert isinstance(tasks_flowrun.create_flow_run, tasks_flowrun.CreateFlowRun)
+    assert isinstance(tasks_flowrun.wait_for_flow_run, tasks_flowrun.WaitForFlowRun)
