@@ -14,6 +14,7 @@ from .api.projects import ensure_default_tenant
 from .graphql.context import RequestContext
 from .graphql.executor import GraphQLService, root_fields
 from .graphql.schema import build
+from .services.scheduler import Scheduler
 from .settings import ServerSettings
 from .stats import RequestStats
 from .storage.database import Database
@@ -41,8 +42,13 @@ def _decode_body(raw: bytes) -> Dict[str, Any]:
 def _lifespan(db: Database):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        db.dispose()
+        scheduler = Scheduler(db)
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            db.dispose()
 
     return lifespan
 

@@ -98,6 +98,7 @@ def create_flow_run(
     flow_run_name: Optional[str] = None,
     scheduled_start_time: Optional[str] = None,
     idempotency_key: Optional[str] = None,
+    auto_scheduled: bool = False,
 ) -> str:
     """Create a Scheduled run with one Pending task run per task; a repeated key returns the first run."""
     flow = resolve_flow(conn, flow_id, version_group_id, flow_group_id)
@@ -117,7 +118,7 @@ def create_flow_run(
         name=flow_run_name or generate_run_name(), labels=_labels(labels, run_config, group, flow),
         parameters=_parameters(parameters, group, flow), context=context or {},
         run_config=run_config or group.get("run_config") or flow.get("run_config"),
-        idempotency_key=idempotency_key, scheduled_start_time=start, auto_scheduled=False,
+        idempotency_key=idempotency_key, scheduled_start_time=start, auto_scheduled=auto_scheduled,
         times_resurrected=0, version=0, created=now, updated=now,
     )
     # Insert-or-ignore on the unique (flow_group_id, idempotency_key): atomic even without the lock.

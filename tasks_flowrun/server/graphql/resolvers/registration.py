@@ -1,7 +1,7 @@
 """Mutations for tenants, projects and flow registration."""
 from typing import Any, Dict
 
-from ...api import flows, projects
+from ...api import flows, projects, schedules
 from .base import mutation
 
 
@@ -27,6 +27,7 @@ def _create_flow(conn, input: Dict[str, Any], serialized: Dict[str, Any]) -> Dic
         set_schedule_active=input.get("set_schedule_active", True) is not False,
         description=input.get("description"), idempotency_key=input.get("idempotency_key"),
     )
+    schedules.schedule_flow_runs(conn, flow_id)  # nothing unless its schedule is active
     return {"id": flow_id}
 
 
@@ -52,7 +53,9 @@ def register_edges(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 @mutation
 def set_schedule_active(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": flows.set_schedule_active(conn, input["flow_id"], True), "error": None}
+    success = flows.set_schedule_active(conn, input["flow_id"], True)
+    schedules.schedule_flow_runs(conn, input["flow_id"])
+    return {"success": success, "error": None}
 
 
 @mutation
