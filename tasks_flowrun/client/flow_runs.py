@@ -1,16 +1,18 @@
 """Create a flow run; read the states (and logs) of many runs in one query; build views.
 
-Idempotency across re-registration: when the child was identified by name or flow group,
-the run is created by `version_group_id`, not by the flow id found at look-up time.
+No second child under retries, restarts or re-registration, in two layers:
 
-- Prefect Server scopes an idempotency key by the version group when a run is created by
-  `version_group_id` (and by `flow_id` otherwise), and it runs the group's newest
-  unarchived version. So a retry after the child flow was re-registered as a new version
-  finds the run made by the first attempt instead of creating a second child.
-- The embedded backend scopes keys by flow group, which is one-to-one with the version
-  group, so the same holds there whichever input is used.
-- When the caller pinned an exact flow id, the run is created by `flow_id`: the key is then
-  scoped to that flow, which a retry resolves to again.
+1. The flow look-up (`flows.find_child_flow`) also selects runs already created with the
+   idempotency key for the same flow group; if there is one, no create is sent at all.
+   This holds whatever the backend's idempotency scope, and even when the version first
+   used has been archived since.
+2. The create itself is idempotent on the backend. When the child was identified by name or
+   flow group, the run is created by `version_group_id`, not by the flow id found at look-up
+   time: Prefect Server then scopes the key by the version group (and by `flow_id`
+   otherwise) and runs the group's newest unarchived version; the embedded backend scopes
+   keys by flow group, one-to-one with the version group. So two creates racing with one
+   key, or a resend after a timeout, still give one run. When the caller pinned an exact
+   flow id, the run is created by `flow_id`, which a retry resolves to again.
 
 Creating by `flow_group_id` would also work on the embedded backend and Prefect Cloud, but
 Prefect Server's `create_flow_run_input` has no such field, so `version_group_id` is the
@@ -85,7 +87,7 @@ def read_flow_runs(
     document = queries.poll_flow_runs(flow_run_ids, with_states, with_logs, logs_after)
     rows = (client.graphql(document).get("data") or {}).get("flow_run")
     if rows is None:
-        raise BackendRejectedError(f"The backend answered a flow run query without `flow_run` data.")
+        raise BackendRejectedError("The backend answered a flow run query without `flow_run` data.")
     return {row["id"]: _plain(row) for row in rows}
 
 

@@ -3,6 +3,11 @@
 One request per look-up, whatever the identifier: a `flow_id` that turns out to be a flow
 group id is matched in the same query (`_or`), and the tenant slugs needed to build the
 run's URL come back in the same response. Only small scalar fields are selected.
+
+Given the idempotency key, the same request also finds a run already created with that key
+for the same flow group (any version). A retry or restart then re-attaches to it without a
+create request, whatever the backend's idempotency scope, even if the child flow was
+re-registered (and the version first used archived) in between.
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -28,6 +33,8 @@ class ChildFlow:
         - pinned (bool): whether the caller named this exact version (by flow id);
             otherwise the newest unarchived version of the group is meant
         - tenant_slug (str, optional): the tenant's slug, for the run URL
+        - existing_run_id (str, optional): a run of this flow group already created with
+            the idempotency key given to the look-up
     """
 
     flow_id: str
@@ -38,6 +45,7 @@ class ChildFlow:
     project_name: Optional[str]
     pinned: bool
     tenant_slug: Optional[str] = None
+    existing_run_id: Optional[str] = None
 
 
 def find_child_flow(
@@ -46,6 +54,7 @@ def find_child_flow(
     flow_group_id: Optional[str] = None,
     flow_name: Optional[str] = None,
     project_name: Optional[str] = None,
+    idempotency_key: Optional[str] = None,
 ) -> ChildFlow:
     """
     Look up the child flow with one request. Exactly one identifier must be given
@@ -57,13 +66,15 @@ def find_child_flow(
         - flow_group_id (str, optional): a flow group id
         - flow_name (str, optional): a flow name
         - project_name (str, optional): the project of `flow_name`
+        - idempotency_key (str, optional): also look for a run of the flow group created
+            with this key (then `existing_run_id` is set)
 
     Returns:
         - ChildFlow: the flow found
 
     Raises:
         - FlowNotFoundError: nothing matches
-        - ArchivedFlowError: only archived versions match
+        - ArchivedFlowError: only archived versions match (and no run has the key)
         - AmbiguousFlowError: the name matches flows in several projects
     """
     if flow_id:
@@ -73,29 +84,43 @@ def find_child_flow(
     else:
         where = queries.where_flow_name(flow_name, project_name)  # type: ignore[arg-type]
         what = f"flow_name {flow_name!r}" + (f" in project {project_name!r}" if project_name else "")
-    data = client.graphql(queries.flow_lookup(where)).get("data") or {}
+    data = client.graphql(queries.flow_lookup(where, idempotency_key)).get("data") or {}
     rows: List[Dict[str, Any]] = list(data.get("flow") or [])
     slug = _tenant_slug(client, data.get("tenant") or [])
+    keyed = {run.get("id"): (run.get("flow") or {}).get("flow_group_id") for run in data.get("flow_run") or []}
 
     if flow_id:
         exact = [row for row in rows if row.get("id") == flow_id]
         if exact:
             row = exact[0]
-            if row.get("archived"):
+            existing = _existing(keyed, row)
+            if row.get("archived") and not existing:
                 raise ArchivedFlowError(
                     f"Flow {flow_id!r} ({row.get('name')!r}, version {row.get('version')}) is archived. "
                     f"Pass flow_group_id={row.get('flow_group_id')!r} or flow_name={row.get('name')!r} "
                     "to run the newest version."
                 )
-            return _child(row, pinned=True, slug=slug)
-    return _newest_of_one_group(rows, what, slug)
+            return _child(row, pinned=True, slug=slug, existing=existing)
+    return _newest_of_one_group(rows, what, slug, keyed)
 
 
-def _newest_of_one_group(rows: List[Dict[str, Any]], what: str, slug: Optional[str]) -> ChildFlow:
+def _existing(keyed: Dict[str, Any], row: Dict[str, Any]) -> Optional[str]:
+    """A run created with the key for the flow group of `row` (the smallest id if several)."""
+    matches = sorted(run_id for run_id, group in keyed.items() if group == row.get("flow_group_id"))
+    return matches[0] if matches else None
+
+
+def _newest_of_one_group(
+    rows: List[Dict[str, Any]], what: str, slug: Optional[str], keyed: Dict[str, Any]
+) -> ChildFlow:
     if not rows:
         raise FlowNotFoundError(f"No flow found for {what}. Check the identifier, or register the flow first.")
     live = [row for row in rows if not row.get("archived")]
     if not live:
+        for row in rows:  # a retry of a run created before every version got archived
+            existing = _existing(keyed, row)
+            if existing:
+                return _child(row, pinned=False, slug=slug, existing=existing)
         raise ArchivedFlowError(
             f"Every version of the flow found for {what} is archived; register it again to run it."
         )
@@ -108,10 +133,11 @@ def _newest_of_one_group(rows: List[Dict[str, Any]], what: str, slug: Optional[s
             f"{what} matches {len(groups)} flows, in projects {', '.join(map(repr, projects))}. "
             "Pass `project_name` to choose one, or use `flow_group_id`."
         )
-    return _child(next(iter(groups.values())), pinned=False, slug=slug)
+    row = next(iter(groups.values()))
+    return _child(row, pinned=False, slug=slug, existing=_existing(keyed, row))
 
 
-def _child(row: Dict[str, Any], pinned: bool, slug: Optional[str]) -> ChildFlow:
+def _child(row: Dict[str, Any], pinned: bool, slug: Optional[str], existing: Optional[str]) -> ChildFlow:
     return ChildFlow(
         flow_id=row["id"],
         name=row.get("name") or "",
@@ -121,6 +147,7 @@ def _child(row: Dict[str, Any], pinned: bool, slug: Optional[str]) -> ChildFlow:
         project_name=_project(row),
         pinned=pinned,
         tenant_slug=slug,
+        existing_run_id=existing,
     )
 
 

@@ -44,18 +44,25 @@ AGENTS: Dict[str, Any] = {
 }
 
 
-def flow_lookup(where: Dict[str, Any]) -> Dict[str, Any]:
+def flow_lookup(where: Dict[str, Any], idempotency_key: Optional[str] = None) -> Dict[str, Any]:
     """
-    One request that finds the candidate flows and the tenant slugs (for run URLs).
+    One request that finds the candidate flows, the tenant slugs (for run URLs) and, given
+    a key, the runs of those flows already created with it.
 
     Args:
         - where (dict): a Hasura `where` clause on `flow`
+        - idempotency_key (str, optional): also select runs with this key whose flow
+            matches `where`
 
     Returns:
         - dict: the document, for `Client.graphql`
     """
     flows = with_args("flow", {"where": where, "order_by": {"version": EnumValue("desc")}})
-    return {"query": {flows: FLOW_FIELDS, "tenant": {"id": True, "slug": True}}}
+    document: Dict[str, Any] = {flows: FLOW_FIELDS, "tenant": {"id": True, "slug": True}}
+    if idempotency_key:
+        run_where = {"idempotency_key": {"_eq": idempotency_key}, "flow": where}
+        document[with_args("flow_run", {"where": run_where})] = {"id": True, "flow": {"flow_group_id": True}}
+    return {"query": document}
 
 
 def where_flow_or_group_id(flow_or_group_id: str) -> Dict[str, Any]:

@@ -1,7 +1,6 @@
 """`CreateFlowRun`: create a child flow run (by flow id, flow group id or name), optionally wait."""
-import datetime
 import uuid
-from typing import Any, Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, Optional
 
 import prefect
 from prefect import Task
@@ -73,8 +72,8 @@ class CreateFlowRun(Task):
 
     A default idempotency key, derived from the parent flow run, this task and the map index,
     makes task retries and parent restarts return the child created the first time, even if
-    the child flow was re-registered in between; each map index and each create task gets
-    its own child. The child's context records its parent (`parent_flow_run_id`,
+    the child flow was re-registered in between (the look-up finds the run made with the key
+    and no create request is sent); each map index and each create task gets its own child. The child's context records its parent (`parent_flow_run_id`,
     `parent_task_run_id`, `parent_map_index`).
 
     Args:
@@ -206,26 +205,33 @@ class CreateFlowRun(Task):
         }
         user_context = check_json_object(context, "context") or {}
         start = resolve_start_time(scheduled_start_time)
-        if wait:
-            limit, backoff = check_wait_options(max_duration, poll_interval)  # type: ignore[arg-type]
+        # validated now, so that a bad option fails before the child exists
+        limit, backoff = check_wait_options(max_duration, poll_interval) if wait else (None, None)
 
+        key = inputs["idempotency_key"] or default_idempotency_key()
         client = prefect.Client()
-        child = find_child_flow(client, **ident)  # request 1
+        # Request 1: the flow, and a run already created with this key (retry / restart)
+        child = find_child_flow(client, **ident, idempotency_key=key)
         inputs["flow_run_name"] = inputs["flow_run_name"] or default_run_name(child.name)
-        inputs["idempotency_key"] = inputs["idempotency_key"] or default_idempotency_key() or uuid.uuid4().hex
+        inputs["idempotency_key"] = key or uuid.uuid4().hex  # the backend dedupes resends too
         inputs["context"] = {**user_context, **parent_context()}  # the parent record wins
         inputs["scheduled_start_time"] = start.isoformat() if start is not None else None
-        flow_run_id = create_run(client, child, inputs)  # request 2
+        if child.existing_run_id:
+            flow_run_id, verb = child.existing_run_id, "Re-attached to"
+        else:
+            flow_run_id, verb = create_run(client, child, inputs), "Created"  # request 2
 
         shown = inputs["flow_run_name"] or "<named by the backend>"
         url = flow_run_url(child.tenant_slug, flow_run_id)
         self.logger.info(
-            f"Child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): "
+            f"{verb} child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): "
             f"{flow_run_id}" + (f" {url}" if url else "")
         )
         if not wait:
             return flow_run_id
-        views = wait_for_runs([flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger)
+        views = wait_for_runs(
+            [flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger  # type: ignore[arg-type]
+        )
         if raise_final_state:
             raise final_signal([views[0].name], [views[0].state], flow_run_id)
         return flow_run_id

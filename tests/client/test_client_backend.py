@@ -1,7 +1,6 @@
 """The client layer against the real embedded backend: one request each, only what is needed."""
 import uuid
 
-import prefect
 import pytest
 from prefect.engine import state as states
 from prefect.storage import Local
@@ -77,3 +76,17 @@ def test_create_then_read_many_runs_in_one_request(client, project, requests_cou
     assert views[1].state.is_successful() and views[0].parameters["x"] == 2
     with pytest.raises(FlowRunNotFoundError):
         flow_run_views(client, [str(uuid.uuid4())])
+
+
+def test_look_up_with_a_key_finds_the_run_of_any_version_of_the_group(client, project, requests_counter):
+    register(project)
+    child = find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-1")
+    assert child.existing_run_id is None
+    run_id = create_flow_run(client, child, {"idempotency_key": "key-1", "parameters": {"x": 1}})
+    register(project)  # a new version; the one the run was created for is archived
+    with requests_counter() as counted:
+        again = find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-1")
+    assert counted.requests == 1 and set(counted.fields) == {"flow", "tenant", "flow_run"}
+    assert again.existing_run_id == run_id and again.flow_id != child.flow_id
+    assert find_child_flow(client, flow_id=child.flow_id, idempotency_key="key-1").existing_run_id == run_id
+    assert find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-2").existing_run_id is None

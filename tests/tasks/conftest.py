@@ -57,21 +57,46 @@ def task_runs(client: Client, flow_run_id: str) -> List[Dict[str, Any]]:
 
 
 @pytest.fixture
-def requests_counter(server):
-    """Count the requests the embedded backend answers inside a `with` block."""
+def requests_counter(server, monkeypatch):
+    """Count the HTTP requests this process sends to the backend inside a `with` block.
+
+    A spy on `prefect.Client._request` (it calls through) counts exactly what the tasks send,
+    whatever else (the session's agent) talks to the server at the same time; the root
+    fields come from the queries' text. The server's own counter must have seen at least as
+    many requests.
+    """
+    sent: List[str] = []
+    real_request = Client._request
+
+    def spy(self: Client, method: str, path: str, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str((params or {}).get("query", "")))
+        return real_request(self, method, path, params=params, **kwargs)
+
+    monkeypatch.setattr(Client, "_request", spy)
 
     class Counter:
         def __enter__(self) -> "Counter":
-            self.before = server.stats.snapshot()
+            self.start = len(sent)
+            self.server_before = server.stats.snapshot()["requests"]
             return self
 
         def __exit__(self, *exc: Any) -> None:
-            after = server.stats.snapshot()
-            self.requests = after["requests"] - self.before["requests"]
-            self.fields = {
-                k: v - self.before["fields"].get(k, 0)
-                for k, v in after["fields"].items()
-                if v - self.before["fields"].get(k, 0)
-            }
+            queries = sent[self.start :]
+            self.requests = len(queries)
+            self.fields: Dict[str, int] = {}
+            for query in queries:
+                for name in root_fields(query):
+                    self.fields[name] = self.fields.get(name, 0) + 1
+            assert server.stats.snapshot()["requests"] - self.server_before >= self.requests
 
     return Counter
+
+
+def root_fields(query: str) -> List[str]:
+    """The root field names of a GraphQL document (parsed with graphql-core)."""
+    from graphql import parse
+
+    names: List[str] = []
+    for definition in parse(query).definitions:
+        names += [selection.name.value for selection in definition.selection_set.selections]
+    return names

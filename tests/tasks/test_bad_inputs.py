@@ -1,6 +1,5 @@
 """Every bad input gives a clear error naming the argument, and creates nothing."""
 import datetime
-import uuid
 
 import prefect
 import pytest

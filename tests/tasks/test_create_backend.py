@@ -8,6 +8,7 @@ import pytest
 from prefect.run_configs import LocalRun
 
 from tasks_flowrun import CreateFlowRun, create_flow_run
+from tasks_flowrun.tasks.errors import ArchivedFlowError
 from tests.tasks.conftest import flow_runs, register_script, runs_of_flow_named
 
 
@@ -80,6 +81,18 @@ def test_same_key_returns_the_same_child_even_after_re_registration(client, proj
     assert len(runs_of_flow_named(client, "child", project)) == 4
 
 
+def test_retry_with_a_pinned_flow_id_re_attaches_after_re_registration(client, project):
+    pinned = register_script("child.py", project)
+    ctx = parent_ctx()
+    first = run_in(ctx, flow_id=pinned, parameters={"x": 1})
+    register_script("child.py", project)  # archives the pinned version
+    assert run_in(ctx, flow_id=pinned, parameters={"x": 1}) == first
+    assert len(runs_of_flow_named(client, "child", project)) == 1
+    # a fresh parent may not start a run of the archived version
+    with pytest.raises(ArchivedFlowError, match="is archived"):
+        run_in(parent_ctx(), flow_id=pinned, parameters={"x": 1})
+
+
 def test_flow_id_flow_group_id_and_group_id_as_flow_id(client, project):
     old = register_script("child.py", project)
     new = register_script("child.py", project)
@@ -113,9 +126,15 @@ def test_one_create_costs_at_most_two_requests(client, project, requests_counter
         {"flow_name": "child", "project_name": project, "scheduled_start_time": datetime.timedelta(seconds=60)},
     ):
         with prefect.context(**ctx), requests_counter() as counted:
-            create_flow_run.run(parameters={"x": 1}, **kwargs)
-        assert counted.requests <= 2, counted.fields
+            first = create_flow_run.run(parameters={"x": 1}, **kwargs)
+        assert counted.requests == 2, counted.fields
         assert counted.fields.get("create_flow_run") == 1 and counted.fields.get("flow") == 1
+        assert "serialized_flow" not in str(counted.fields)
+        # a retry finds the run in the look-up and sends no create at all
+        with prefect.context(**ctx), requests_counter() as counted:
+            assert create_flow_run.run(parameters={"x": 1}, **kwargs) == first
+        assert counted.requests == 1 and "create_flow_run" not in counted.fields
+        ctx = parent_ctx(map_index=0)
 
 
 @pytest.mark.parametrize("mapped", [False, True])

@@ -1,7 +1,6 @@
 """The default idempotency key, run name and parent record (pure functions of the context)."""
 import datetime
 
-import prefect
 from prefect import Flow, task
 
 from tasks_flowrun.tasks.keys import default_idempotency_key, default_run_name, parent_context
