@@ -150,3 +150,12 @@ def test_referenced_files_modules_and_flows_exist() -> None:
         match = re.search(r"prefect run --name (\S+)", command)
         if match:
             assert match.group(1) in flow_names, command
+
+
+def test_examples_readme_lists_every_example_with_its_parent_flow() -> None:
+    folder = ROOT / "examples" / "parent_flows"
+    text = (folder / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+\.py)` \| `([\w-]+)` \|", text, re.M)
+    assert {name for name, _ in rows} == {p.name for p in folder.glob("*.py")}
+    for name, parent in rows:
+        assert f'Flow("{parent}")' in (folder / name).read_text(), (name, parent)

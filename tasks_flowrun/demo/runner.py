@@ -2,13 +2,14 @@
 import contextlib
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import List, Optional, TextIO, Tuple
+from typing import Any, List, Optional, TextIO, Tuple
 
 import pendulum
 
@@ -108,6 +109,10 @@ class Demo:
         self.say()
         self.say(f"backend: {server.url}")
         problem = problem or self.verdict(parent, children)
+        if problem and opts.keep:  # keep the backend up to look into what went wrong
+            print(f"demo FAILED: {problem}", file=sys.stderr, flush=True)
+            self.keep_running(server.url, agent)
+            return 1
         if problem:
             raise DemoFailed(problem)
         self.say(f"demo OK: parent Success, {len(children)} of {opts.children} children Success")
@@ -117,12 +122,12 @@ class Demo:
 
     def watch(
         self,
-        client: object,
+        client: Any,
         parent_id: str,
         child_flow_id: str,
         since: pendulum.DateTime,
         origin: pendulum.DateTime,
-        agent: object,
+        agent: subprocess.Popen,
     ) -> Tuple[Optional[RunRow], List[RunRow], Optional[str]]:
         """Poll until the parent is finished; return (parent, children, problem or None)."""
         display = Progress(self.out, self.out.isatty(), self.options.children, origin=origin)
@@ -143,7 +148,7 @@ class Demo:
                     display.update(parent, children, elapsed)
                     if parent is not None and is_finished(parent.state):
                         return parent, children, None
-                if agent.poll() is not None:  # type: ignore[attr-defined]
+                if agent.poll() is not None:
                     return parent, children, f"the agent exited; its last lines:\n{tail(self.agent_log)}"
                 if elapsed > self.options.timeout:
                     state = parent.state if parent else "unknown"
@@ -169,7 +174,7 @@ class Demo:
             problems.append(f"the parent run ended {state}{message}")
         return "; ".join(problems) or None
 
-    def keep_running(self, url: str, agent: object) -> None:
+    def keep_running(self, url: str, agent: subprocess.Popen) -> None:
         self.say()
         self.say("The backend and the agent keep running. From another shell, point `prefect` at them:")
         self.say("    prefect backend server")
@@ -177,7 +182,7 @@ class Demo:
         self.say(f"    prefect run --name hello-world-parent --project {PROJECT} --watch")
         self.say("Press Ctrl-C to stop.")
         try:
-            while agent.poll() is None:  # type: ignore[attr-defined]
+            while agent.poll() is None:
                 time.sleep(0.5)
             self.say(f"the agent exited; its last lines:\n{tail(self.agent_log)}")
         except KeyboardInterrupt:
