@@ -17,6 +17,8 @@ from prefect.exceptions import ClientError
 
 from tests.server.support import GraphQL, ok_status, unique
 
+CANCEL = "mutation($input: cancel_flow_run_input!) { cancel_flow_run(input: $input) { state } }"
+
 
 def soon(seconds: float = 10) -> str:
     return pendulum.now("UTC").add(seconds=seconds).isoformat()
@@ -72,6 +74,27 @@ def test_at_most_25_runs_oldest_first(gql: GraphQL, make_flow, tenant_id: str):
     queued = gql.runs_in_queue(tenant_id, [label], soon())
     assert len(queued) == 25
     assert set(queued) == set(created[:25])
+
+
+def test_older_runs_for_other_agents_do_not_starve_the_queue(gql: GraphQL, make_flow, tenant_id: str):
+    """Due runs waiting for an agent that is offline (other labels) must not hide this agent's due runs,
+    however many of them are older."""
+    flow = make_flow()
+    offline = unique("offline-agent")
+    base = pendulum.now("UTC").subtract(days=1)
+    waiting = [
+        gql.create_flow_run(flow_id=flow.id, labels=[offline], scheduled_start_time=base.add(seconds=i).isoformat())
+        for i in range(80)
+    ]
+    label = unique("online-agent")
+    mine = gql.create_flow_run(flow_id=flow.id, labels=[label])
+    try:
+        assert gql.runs_in_queue(tenant_id, [label], soon()) == [mine]
+        assert len(gql.runs_in_queue(tenant_id, [offline], soon())) == 25
+    finally:
+        # Leave the queue as we found it, so that the outcome here does not leak into later tests.
+        for run_id in waiting + [mine]:
+            gql.data(CANCEL, {"input": {"flow_run_id": run_id}})
 
 
 def test_submitted_runs_leave_the_queue_and_a_second_submit_fails(gql: GraphQL, client, make_flow, tenant_id: str):
@@ -165,8 +188,6 @@ def test_cached_inputs_carry_forward(gql: GraphQL, client, make_flow):
 
 
 # --- cancellation --------------------------------------------------------------------------------
-
-CANCEL = "mutation($input: cancel_flow_run_input!) { cancel_flow_run(input: $input) { state } }"
 
 
 def test_cancel_a_scheduled_run_cancels_it_and_its_task_runs(gql: GraphQL, client, make_flow):

@@ -32,8 +32,7 @@ def project_id(gql: GraphQL, name: str) -> str:
 def test_malformed_timestamp_is_a_clear_error_and_writes_nothing(gql: GraphQL, make_flow):
     flow = make_flow()
     errors = gql.create_flow_run_errors(flow_id=flow.id, scheduled_start_time="not-a-timestamp")
-    message = errors[0]["message"]
-    assert "not-a-timestamp" in message or "scheduled_start_time" in message or "time" in message.lower(), message
+    assert "not-a-timestamp" in errors[0]["message"], errors  # names the bad value
     assert gql.flow_run_ids(flow.id) == []
     assert gql.task_run_count(flow.id) == 0
 
@@ -41,7 +40,8 @@ def test_malformed_timestamp_is_a_clear_error_and_writes_nothing(gql: GraphQL, m
 @pytest.mark.parametrize("value", ["not a time", "2021-13-45T99:00:00", ""])
 def test_malformed_timestamp_in_a_filter_is_a_clear_error(gql: GraphQL, value: str):
     errors = gql.errors('query { flow_run(where: {scheduled_start_time: {_gte: %s}}) { id } }' % json.dumps(value))
-    assert errors[0]["message"]
+    message = errors[0]["message"]
+    assert (value and value in message) or "timestamp" in message.lower(), message
 
 
 def test_malformed_timestamp_in_the_queue_is_a_clear_error(gql: GraphQL, tenant_id: str):
@@ -49,7 +49,7 @@ def test_malformed_timestamp_in_the_queue_is_a_clear_error(gql: GraphQL, tenant_
         "mutation($input: get_runs_in_queue_input!) { get_runs_in_queue(input: $input) { flow_run_ids } }",
         {"input": {"tenant_id": tenant_id, "labels": [], "before": "yesterday-ish"}},
     )
-    assert errors[0]["message"]
+    assert "yesterday-ish" in errors[0]["message"], errors
 
 
 def test_invalid_uuid_is_an_error_or_null_never_a_crash(gql: GraphQL):

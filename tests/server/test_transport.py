@@ -117,7 +117,7 @@ def test_task_run_and_flow_view_selections_are_returned_exactly(gql: GraphQL, ma
     }
     assert row["project"] == {"name": flow.project}
     assert set(row["flow_group"]) == {"labels"}
-    assert "__typename" not in set(_walk_keys(flows) ) and "__typename" not in set(_walk_keys(task_runs))
+    assert "__typename" not in set(_walk_keys(flows)) and "__typename" not in set(_walk_keys(task_runs))
 
 
 def test_real_views_construct_from_the_answers(gql: GraphQL, make_flow):
