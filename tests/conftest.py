@@ -2,12 +2,14 @@
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from tests.helpers import prefect_env, start_agent, stop_process
 
+if TYPE_CHECKING:
+    from tasks_flowrun.server.embedded import EmbeddedServer
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """The ASGI application: `POST /` and `/graphql` (GraphQL), `GET /health`, `GET /stats`."""
+import hmac
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -64,7 +65,8 @@ def create_app(settings: ServerSettings) -> Starlette:
     def _authorized(request: Request) -> bool:
         if not settings.api_key:
             return True
-        return request.headers.get("authorization", "") == f"Bearer {settings.api_key}"
+        given = request.headers.get("authorization", "").encode()
+        return hmac.compare_digest(given, f"Bearer {settings.api_key}".encode())
 
     def _execute(body: Dict[str, Any], headers: Dict[str, str]) -> JSONResponse:
         document, errors = service.prepare(body["query"])

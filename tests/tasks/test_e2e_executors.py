@@ -24,7 +24,7 @@ def test_pickled_parent_under_dask_creates_and_waits(client, project, agent, exe
         ids = create_flow_run.map(
             flow_name=unmapped("child"), project_name=unmapped(project), parameters=[{"x": i} for i in range(3)]
         )
-        views = wait_for_flow_run.map(ids, raise_final_state=unmapped(True))
+        wait_for_flow_run.map(ids, raise_final_state=unmapped(True))
     flow = cloudpickle.loads(cloudpickle.dumps(flow))
     state = flow.run(executor=EXECUTORS[executor]())
     assert state.is_successful(), state.result

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from ..storage.reads import get_row
 from ..storage.rows import fetch_row, fetch_rows, insert_rows
 from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key
-from ..timestamps import clock, to_datetime, to_utc_text
+from ..timestamps import clock, to_datetime
 from .errors import ApiError, NotFound
 from .flows import newest_unarchived
 from .names import generate_run_name

@@ -11,7 +11,6 @@ from typing import Any, Dict, List, Optional, Tuple
 from graphql import GraphQLError, GraphQLSchema, execute, parse, validate
 from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode
 
-from .errors import UserError
 
 logger = logging.getLogger("tasks_flowrun.server")
 

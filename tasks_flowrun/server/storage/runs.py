@@ -1,5 +1,5 @@
 """Queries specific to runs: the agent queue, the Submitted lock, idempotency look-ups, deletion."""
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from sqlalchemy.engine import Connection
 
