@@ -126,7 +126,7 @@ def _newest_of_one_group(
         )
     groups: Dict[str, Dict[str, Any]] = {}
     for row in live:  # rows come newest version first
-        groups.setdefault(row.get("flow_group_id") or row.get("id"), row)
+        groups.setdefault(str(row.get("flow_group_id") or row.get("id")), row)
     if len(groups) > 1:
         projects = sorted(_project(row) or "<no project>" for row in groups.values())
         raise AmbiguousFlowError(

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pendulum
 
 from ..tasks.keys import PARENT_FLOW_RUN_ID, PARENT_MAP_INDEX
+from ..tasks.times import parse_timestamp
 
 # Literals are JSON-encoded into the document (JSON strings and lists are GraphQL literals).
 RUNS_QUERY = """
@@ -53,7 +54,7 @@ class RunRow:
 
 
 def _time(value: Optional[str]) -> Optional[pendulum.DateTime]:
-    return pendulum.parse(value) if value else None
+    return parse_timestamp(value) if value else None
 
 
 def fetch_runs(
@@ -78,7 +79,7 @@ def fetch_runs(
                 start_time=_time(run["start_time"]),
                 end_time=_time(run["end_time"]),
                 context=dict(run["context"] or {}),
-                history=sorted((pendulum.parse(s["timestamp"]), s["state"]) for s in run["states"] or []),
+                history=sorted((parse_timestamp(s["timestamp"]), s["state"]) for s in run["states"] or []),
             )
         )
     return rows

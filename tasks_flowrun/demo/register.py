@@ -40,7 +40,7 @@ def register_file(client: "prefect.Client", path: Path, project_name: str) -> Di
     )
 
     flows = load_flows_from_script(str(path))
-    prepare_flows(flows)
+    prepare_flows(flows)  # type: ignore[arg-type]  # Prefect annotates a wider list type
     project_id = get_project_id(client, project_name)
     registered = {}
     for flow in flows:

@@ -132,7 +132,9 @@ class Demo:
         """Poll until the parent is finished; return (parent, children, problem or None)."""
         display = Progress(self.out, self.out.isatty(), self.options.children, origin=origin)
         started = time.monotonic()
-        parent, children, errors = None, [], 0
+        parent: Optional[RunRow] = None
+        children: List[RunRow] = []
+        errors = 0
         try:
             while True:
                 elapsed = time.monotonic() - started

@@ -44,7 +44,10 @@ class EmbeddedServer:
     ) -> None:
         if settings is None:
             settings = ServerSettings(
-                host=host, port=port or find_free_port(host), database=database, api_key=api_key
+                host=host,
+                port=port or find_free_port(host),
+                database=Path(database) if database is not None else None,  # type: ignore[arg-type]
+                api_key=api_key,
             )
         elif settings.port == 0:
             settings = ServerSettings(**{**settings.__dict__, "port": find_free_port(settings.host)})

@@ -23,7 +23,7 @@ def to_utc_text(value: Any) -> str:
         moment = value
     elif isinstance(value, str):
         try:
-            moment = pendulum.parse(value, tz="UTC", strict=False)
+            moment = pendulum.parse(value, tz="UTC", strict=False)  # type: ignore[assignment]
         except Exception:
             raise TimestampError(
                 f"Invalid timestamp {value!r}: expected ISO 8601, e.g. '2026-11-25T02:29:54+00:00'."

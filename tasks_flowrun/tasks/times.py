@@ -8,6 +8,14 @@ StartTime = Union[datetime.datetime, datetime.timedelta, str]
 DurationLike = Union[datetime.timedelta, int, float]
 
 
+def parse_timestamp(text: str) -> pendulum.DateTime:
+    """A timestamp as the backend returns it (ISO 8601 with an offset) as a pendulum DateTime."""
+    parsed = pendulum.parse(text)
+    if not isinstance(parsed, pendulum.DateTime):
+        raise ValueError(f"Expected a date and time from the backend, got {text!r}")
+    return parsed
+
+
 def resolve_start_time(
     value: Optional[StartTime], now: Optional[pendulum.DateTime] = None
 ) -> Optional[pendulum.DateTime]:

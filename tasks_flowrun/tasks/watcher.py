@@ -23,6 +23,7 @@ from ..client import FlowRunNotFoundError, read_flow_runs
 from .agents import explain_not_picked_up
 from .backoff import PollBackoff
 from .errors import WaitTimeoutError
+from .times import parse_timestamp
 
 LOG_OVERLAP = 10.0  # seconds of logs re-read on every poll
 AGENT_WARNING_AFTER = 15.0  # seconds a due run may wait for an agent before we warn
@@ -133,14 +134,14 @@ class Watcher:
         return changed, still
 
     def _new_states(self, run_id: str, row: Dict[str, Any]) -> List[Tuple[pendulum.DateTime, int, str]]:
-        history = sorted(row.get("states") or [], key=lambda s: pendulum.parse(s["timestamp"]))
+        history = sorted(row.get("states") or [], key=lambda s: parse_timestamp(s["timestamp"]))
         seen = self._states_seen.get(run_id, 0)
         self._states_seen[run_id] = len(history)
         lines = []
         for entry in history[seen:]:
             state = State.deserialize(entry["serialized_state"])
             text = f"{row.get('name')}: entered state <{type(state).__name__}>: {state.message}"
-            lines.append((pendulum.parse(entry["timestamp"]), logging.INFO, text))
+            lines.append((parse_timestamp(entry["timestamp"]), logging.INFO, text))
         return lines
 
     def _new_logs(self, row: Dict[str, Any]) -> List[Tuple[pendulum.DateTime, int, str]]:
@@ -150,7 +151,7 @@ class Watcher:
             if key in self._logs_seen:
                 continue
             self._logs_seen.add(key)
-            stamp = pendulum.parse(log["timestamp"])
+            stamp = parse_timestamp(log["timestamp"])
             if self._newest_log is None or stamp > self._newest_log:
                 self._newest_log = stamp
             level = logging.getLevelName(str(log.get("level") or "INFO").upper())
@@ -158,7 +159,7 @@ class Watcher:
             lines.append((stamp, level, f"{row.get('name')}: {log.get('message')}"))
         if len(self._logs_seen) > MAX_REMEMBERED_LOGS and self._newest_log is not None:
             horizon = self._newest_log.subtract(seconds=LOG_OVERLAP)
-            self._logs_seen = {k for k in self._logs_seen if pendulum.parse(k[1]) >= horizon}
+            self._logs_seen = {k for k in self._logs_seen if parse_timestamp(k[1]) >= horizon}
         return lines
 
     def _warn_if_not_picked_up(self, pending: List[str], elapsed: float, now: float) -> None:

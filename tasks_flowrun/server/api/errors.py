@@ -1,4 +1,5 @@
 """Errors the domain functions raise; the GraphQL layer reports their message verbatim."""
+from typing import Optional
 
 
 class ApiError(Exception):
@@ -6,7 +7,7 @@ class ApiError(Exception):
 
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str, code: str = None) -> None:
+    def __init__(self, message: str, code: Optional[str] = None) -> None:
         super().__init__(message)
         if code:
             self.code = code

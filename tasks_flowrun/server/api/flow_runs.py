@@ -23,7 +23,9 @@ _SCHEDULED = Scheduled("Flow run scheduled.").serialize()  # a template: only st
 
 def scheduled_state(start_time: str) -> Dict[str, Any]:
     """The serialized first state of a new run, due at `start_time` (stored UTC text)."""
-    return {**_SCHEDULED, "start_time": pendulum.instance(to_datetime(start_time)).isoformat()}
+    moment = to_datetime(start_time)
+    assert moment is not None
+    return {**_SCHEDULED, "start_time": pendulum.instance(moment).isoformat()}
 
 
 def resolve_flow(conn: Connection, flow_id: Optional[str], version_group_id: Optional[str],
@@ -123,7 +125,10 @@ def create_flow_run(
     )
     # Insert-or-ignore on the unique (flow_group_id, idempotency_key): atomic even without the lock.
     if not insert_rows(conn, "flow_run", [values], ignore_conflicts=True):
-        return run_id_for_key(conn, flow["flow_group_id"], idempotency_key)
+        # only a concurrent insert of the same (flow group, key) can be ignored here
+        existing = run_id_for_key(conn, flow["flow_group_id"], str(idempotency_key))
+        assert existing is not None
+        return existing
     _create_task_runs(conn, values)
     record_state(conn, "flow_run", values, scheduled_state(start))
     return values["id"]

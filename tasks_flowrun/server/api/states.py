@@ -145,6 +145,7 @@ def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] =
         raise ApiError(f"Flow run {flow_run_id} not found.")
     if is_finished(run["state"]):
         return run["state"]
+    new: prefect_states.State
     if run["state"] and issubclass(state_class(run["state"]), prefect_states.Running):
         new = prefect_states.Cancelling(message or "Flow run is cancelling")
     else:

@@ -32,7 +32,9 @@ def get_or_create_task_run_info(conn: Connection, flow_run_id: str, task_id: str
                map_index=map_index, cache_key=task["cache_key"], version=0)
     now = clock.now_text()
     if not insert_rows(conn, "task_run", [{**row, "created": now, "updated": now}], ignore_conflicts=True):
-        return _info(get_row(conn, "task_run", flow_run_id=flow_run["id"], task_id=task["id"], map_index=map_index))
+        existing = get_row(conn, "task_run", flow_run_id=flow_run["id"], task_id=task["id"], map_index=map_index)
+        assert existing is not None  # the insert was ignored only because this row exists
+        return _info(existing)
     row.update(created=now, updated=now)
     record_state(conn, "task_run", row, Pending("Task run created").serialize())
     return _info(row)

@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
-from graphql import GraphQLError, GraphQLSchema, execute, parse, validate
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
 from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode
 
 
@@ -87,6 +87,7 @@ class GraphQLService:
             context: Any) -> Dict[str, Any]:
         result = execute(self.schema, document, variable_values=variables, operation_name=operation_name,
                          context_value=context)
+        assert isinstance(result, ExecutionResult), "resolvers are synchronous"
         body: Dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [_format(e) for e in result.errors]

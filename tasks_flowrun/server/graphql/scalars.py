@@ -5,7 +5,7 @@ JSON arguments may be object literals, variables, or JSON-encoded strings (as in
 """
 import json
 import uuid
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from graphql import GraphQLError, GraphQLScalarType, ValueNode
 from graphql.language import StringValueNode
@@ -21,7 +21,7 @@ def _parse_uuid(value: Any) -> str:
         raise GraphQLError(f"Invalid id {value!r}: expected a UUID such as '7f1e...-...'.") from None
 
 
-def _parse_uuid_literal(node: ValueNode, variables: Dict[str, Any] = None) -> str:
+def _parse_uuid_literal(node: ValueNode, variables: Optional[Dict[str, Any]] = None) -> str:
     if not isinstance(node, StringValueNode):
         raise GraphQLError("Invalid id: expected a UUID string.")
     return _parse_uuid(node.value)
@@ -34,7 +34,7 @@ def _parse_timestamp(value: Any) -> str:
         raise GraphQLError(str(exc)) from None
 
 
-def _parse_timestamp_literal(node: ValueNode, variables: Dict[str, Any] = None) -> str:
+def _parse_timestamp_literal(node: ValueNode, variables: Optional[Dict[str, Any]] = None) -> str:
     if not isinstance(node, StringValueNode):
         raise GraphQLError("Invalid timestamp: expected an ISO 8601 string.")
     return _parse_timestamp(node.value)
@@ -49,7 +49,7 @@ def _decode_json(value: Any) -> Any:
     return value
 
 
-def _parse_json_literal(node: ValueNode, variables: Dict[str, Any] = None) -> Any:
+def _parse_json_literal(node: ValueNode, variables: Optional[Dict[str, Any]] = None) -> Any:
     return _decode_json(value_from_ast_untyped(node, variables))
 
 

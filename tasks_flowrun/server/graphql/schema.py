@@ -1,7 +1,9 @@
 """The executable schema: generated table SDL + hand-written operations SDL + resolvers."""
 from importlib import resources
 
-from graphql import GraphQLSchema, build_schema
+from typing import cast
+
+from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
 
 from .resolvers import misc, registration, runs, tables
 from .scalars import SCALARS
@@ -16,17 +18,18 @@ def build() -> GraphQLSchema:
     """Build the schema and wire its scalars and resolvers."""
     schema = build_schema(tables_sdl() + "\n\n" + _operations_sdl())
     for name, scalar in SCALARS.items():
-        target = schema.type_map[name]
-        target.serialize = scalar.serialize
-        target.parse_value = scalar.parse_value
-        target.parse_literal = scalar.parse_literal
+        target = cast(GraphQLScalarType, schema.type_map[name])
+        for hook in ("serialize", "parse_value", "parse_literal"):
+            setattr(target, hook, getattr(scalar, hook))
     tables.attach(schema)
+    query = cast(GraphQLObjectType, schema.query_type)
+    mutation = cast(GraphQLObjectType, schema.mutation_type)
     for name, resolve in misc.QUERY_RESOLVERS.items():
-        schema.query_type.fields[name].resolve = resolve
+        query.fields[name].resolve = resolve
     mutations = {**registration.RESOLVERS, **runs.RESOLVERS, **misc.RESOLVERS}
-    missing = set(schema.mutation_type.fields) - set(mutations)
+    missing = set(mutation.fields) - set(mutations)
     if missing:
         raise RuntimeError(f"Mutations without a resolver: {sorted(missing)}")
     for name, resolve in mutations.items():
-        schema.mutation_type.fields[name].resolve = resolve
+        mutation.fields[name].resolve = resolve
     return schema

@@ -19,7 +19,7 @@ class FilterError(ValueError):
     """A `where` or `order_by` argument that cannot be applied."""
 
 
-def _compare(column: sa.Column, op: str, value: Any) -> Optional[ColumnElement]:
+def _compare(column: ColumnElement, op: str, value: Any) -> Optional[ColumnElement]:
     if op == "_is_null":
         return column.is_(None) if value else column.is_not(None)
     if value is None:  # Hasura ignores a comparison with null
@@ -44,7 +44,7 @@ def _compare(column: sa.Column, op: str, value: Any) -> Optional[ColumnElement]:
         return column.like(value)
     if op == "_ilike":
         return column.ilike(value)
-    raise FilterError(f"Unsupported comparison operator {op!r} on column {column.name!r}.")
+    raise FilterError(f"Unsupported comparison operator {op!r} on column {getattr(column, 'name', '?')!r}.")
 
 
 def _as_list(value: Any) -> List[Dict[str, Any]]:

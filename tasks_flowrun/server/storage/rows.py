@@ -51,8 +51,10 @@ def _decode(table_name: str, columns: Sequence[str], row: Sequence[Any]) -> Dict
     return out
 
 
-def _cursor(conn: Connection):
-    return conn.connection.driver_connection.cursor()
+def _cursor(conn: Connection) -> Any:
+    raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
+    return raw.cursor()
 
 
 @lru_cache(maxsize=None)

@@ -1,7 +1,7 @@
 """Resolvers for the generated table fields: root lists, `_by_pk`, and relationships."""
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, cast
 
-from graphql import GraphQLSchema
+from graphql import GraphQLObjectType, GraphQLSchema
 
 from ...storage.hasura import FilterError
 from ...storage.reads import get_row, select_rows
@@ -46,11 +46,11 @@ def _array_resolver(target: str, local: str, remote: str) -> Callable:
 
 def attach(schema: GraphQLSchema) -> None:
     """Set the resolvers of every generated table field on `schema`."""
-    query = schema.query_type
+    query = cast(GraphQLObjectType, schema.query_type)
     for name in TABLES:
         query.fields[name].resolve = _list_resolver(name)
         query.fields[f"{name}_by_pk"].resolve = _by_pk_resolver(name)
-        object_type = schema.type_map[name]
+        object_type = cast(GraphQLObjectType, schema.type_map[name])
         for rel_name, rel in RELATIONS.get(name, {}).items():
             make = _object_resolver if rel.kind == "object" else _array_resolver
             object_type.fields[rel_name].resolve = make(rel.target, rel.local, rel.remote)
