@@ -15,6 +15,7 @@ from .api.projects import ensure_default_tenant
 from .graphql.context import RequestContext
 from .graphql.executor import GraphQLService, root_fields
 from .graphql.schema import build
+from .services.lazarus import Lazarus
 from .services.scheduler import Scheduler
 from .settings import ServerSettings
 from .stats import RequestStats
@@ -40,15 +41,17 @@ def _decode_body(raw: bytes) -> Dict[str, Any]:
     return body
 
 
-def _lifespan(db: Database):
+def _lifespan(db: Database, settings: ServerSettings):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        scheduler = Scheduler(db)
-        scheduler.start()
+        services = [Scheduler(db), Lazarus(db, silent_for=settings.lazarus_after)]
+        for service in services:
+            service.start()
         try:
             yield
         finally:
-            scheduler.stop()
+            for service in services:
+                service.stop()
             db.dispose()
 
     return lifespan
@@ -107,7 +110,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         Route("/graphql/", graphql_endpoint, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats_endpoint, methods=["GET"]),
-    ], lifespan=_lifespan(db))
+    ], lifespan=_lifespan(db, settings))
     app.state.stats = stats
     app.state.db = db
     app.state.settings = settings

@@ -25,6 +25,8 @@ class ServerSettings:
         - api_key (str, optional): when set, requests must send `Authorization: Bearer <key>`
         - max_request_bytes (int): requests with a larger body are refused
         - max_query_depth (int): GraphQL documents nested deeper are refused
+        - lazarus_after (float): seconds without a heartbeat after which a Submitted or
+            Running flow run is considered dead and rescheduled (failed after 3 tries)
     """
 
     host: str = DEFAULT_HOST
@@ -33,6 +35,7 @@ class ServerSettings:
     api_key: Optional[str] = None
     max_request_bytes: int = 16 * 1024 * 1024
     max_query_depth: int = 12
+    lazarus_after: float = 600.0
 
     def __post_init__(self) -> None:
         if self.database is None:

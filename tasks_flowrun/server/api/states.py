@@ -3,7 +3,6 @@
 A run row mirrors its latest state (version, state, timestamps...) as Prefect Server's
 triggers do; every state is also kept in the run's history table.
 """
-import datetime as dt
 from typing import Any, Dict, Optional
 
 from prefect.engine import state as prefect_states
@@ -11,13 +10,11 @@ from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
 from ..storage.rows import fetch_rows
-from ..storage.runs import has_state_since
 from ..timestamps import TimestampError, clock, to_utc_text
 from .errors import ApiError
 from .rows import insert, update
 
 MAX_STATE_BYTES = 1_000_000
-SUBMITTED_LOCK = dt.timedelta(seconds=30)
 END_STATES = {"Success", "Failed", "Cached", "TimedOut", "Looped", "Cancelled"}
 QUEUE_STATES = ("Scheduled", "Paused", "Queued", "Resume", "Retrying")
 
@@ -106,8 +103,11 @@ def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agen
 
 
 def _check_submitted_lock(conn: Connection, run: Dict[str, Any]) -> None:
-    since = to_utc_text(clock.now() - SUBMITTED_LOCK)
-    if has_state_since(conn, run["id"], "Submitted", since):
+    """Only a run waiting in the queue can be submitted: a second agent racing for the same
+    run finds it already Submitted (or Running...) and is refused with the text agents treat
+    as "someone else took it". A run put back in the queue (a restart, a Lazarus reschedule)
+    can be submitted again at once."""
+    if run["state"] not in QUEUE_STATES:
         raise ApiError("State update failed: this run has already been submitted.")
 
 

@@ -49,11 +49,16 @@ def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optio
     return [row[0] for row in cursor.fetchall()]
 
 
-def has_state_since(conn: Connection, flow_run_id: str, state: str, since: str) -> bool:
+def silent_runs(conn: Connection, states: Sequence[str], silent_since: str) -> List[str]:
+    """Ids of runs in `states` whose last heartbeat (or state change) is older than `silent_since`."""
+    marks = ", ".join("?" * len(states))
     cursor = _cursor(conn)
-    cursor.execute("SELECT 1 FROM flow_run_state WHERE flow_run_id = ? AND state = ? AND timestamp >= ? LIMIT 1",
-                   (flow_run_id, state, since))
-    return cursor.fetchone() is not None
+    cursor.execute(
+        f"SELECT id FROM flow_run WHERE state IN ({marks}) AND COALESCE(heartbeat, state_timestamp) < ? "
+        "ORDER BY state_timestamp",
+        (*states, silent_since),
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
