@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,9 +61,9 @@ class Bench:
         os.environ["PREFECT__LOGGING__LEVEL"] = "WARNING"  # keep 400 "Created ..." lines off the console
         if "prefect" in sys.modules:
             raise RuntimeError("benchmarks/common.py must configure Prefect before it is imported")
-        from tasks_flowrun.server.embedded import EmbeddedServer
-
-        self.server = EmbeddedServer(port=self.port, database=self.home / "backend.db").start()
+        # The backend runs as users run it: `tasks-flowrun server` in its own process, so it
+        # does not share this process's interpreter lock with the clients being measured.
+        self.server = ServerProcess(self.port, self.home / "backend.db", self.home / "server.log").start()
         import prefect
 
         self.client = prefect.Client()
@@ -102,6 +103,63 @@ class Bench:
 
     def fields(self) -> Dict[str, int]:
         return self.server.stats.snapshot()["fields"]
+
+
+class RemoteStats:
+    """The backend's request counters read over HTTP (`GET /stats`); `reset` sets a baseline."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._base: Dict[str, Any] = {"requests": 0, "fields": {}}
+
+    def _read(self) -> Dict[str, Any]:
+        import requests
+
+        return requests.get(self.url + "/stats", timeout=15).json()
+
+    def snapshot(self) -> Dict[str, Any]:
+        now = self._read()
+        fields = {k: v - self._base["fields"].get(k, 0) for k, v in now["fields"].items()}
+        return {"requests": now["requests"] - self._base["requests"], "fields": {k: v for k, v in fields.items() if v}}
+
+    def reset(self) -> None:
+        self._base = self._read()
+
+
+class ServerProcess:
+    """`tasks-flowrun server` on a port and database of the benchmark's, in a subprocess."""
+
+    def __init__(self, port: int, database: Path, log_path: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.cmd = [sys.executable, "-m", "tasks_flowrun.cli", "server", "--port", str(port),
+                    "--database", str(database)]
+        self.log_path = log_path
+        self.process: Optional[subprocess.Popen] = None
+        self.stats = RemoteStats(self.url)
+
+    def start(self, timeout: float = 30.0) -> "ServerProcess":
+        import requests
+
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url + "/health", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the backend did not start; see {self.log_path}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 # --- request attribution (for benchmarks whose two sides run at the same time) ---------------

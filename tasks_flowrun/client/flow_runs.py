@@ -84,8 +84,11 @@ def read_flow_runs(
         - dict: flow run id -> its row (`id`, `name`, `version`, `labels`,
             `serialized_state`, and `states` / `logs` if asked); unknown ids are absent
     """
-    document = queries.poll_flow_runs(flow_run_ids, with_states, with_logs, logs_after)
-    rows = (client.graphql(document).get("data") or {}).get("flow_run")
+    document = queries.poll_flow_runs(with_states, with_logs, logs_after=bool(logs_after))
+    variables: Dict[str, Any] = {"ids": list(flow_run_ids)}
+    if with_logs and logs_after:
+        variables["after"] = logs_after
+    rows = (client.graphql(document, variables=variables).get("data") or {}).get("flow_run")
     if rows is None:
         raise BackendRejectedError("The backend answered a flow run query without `flow_run` data.")
     return {row["id"]: _plain(row) for row in rows}
@@ -106,7 +109,8 @@ def flow_run_views(client: "prefect.Client", flow_run_ids: List[str]) -> List[Fl
         - FlowRunNotFoundError: if an id does not exist
     """
     unique = list(dict.fromkeys(flow_run_ids))
-    rows = (client.graphql(queries.flow_run_views(unique)).get("data") or {}).get("flow_run") or []
+    result = client.graphql(queries.flow_run_views(), variables={"ids": unique})
+    rows = (result.get("data") or {}).get("flow_run") or []
     by_id = {row["id"]: _plain(row) for row in rows}
     missing = [run_id for run_id in unique if run_id not in by_id]
     if missing:

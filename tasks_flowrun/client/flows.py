@@ -35,6 +35,8 @@ class ChildFlow:
         - tenant_slug (str, optional): the tenant's slug, for the run URL
         - existing_run_id (str, optional): a run of this flow group already created with
             the idempotency key given to the look-up
+        - archived (bool): whether the version found is archived (only returned to
+            re-attach to `existing_run_id`)
     """
 
     flow_id: str
@@ -46,6 +48,7 @@ class ChildFlow:
     pinned: bool
     tenant_slug: Optional[str] = None
     existing_run_id: Optional[str] = None
+    archived: bool = False
 
 
 def find_child_flow(
@@ -84,7 +87,9 @@ def find_child_flow(
     else:
         where = queries.where_flow_name(flow_name, project_name)  # type: ignore[arg-type]
         what = f"flow_name {flow_name!r}" + (f" in project {project_name!r}" if project_name else "")
-    data = client.graphql(queries.flow_lookup(where, idempotency_key)).get("data") or {}
+    document = queries.flow_lookup(with_key=bool(idempotency_key))
+    variables = queries.lookup_variables(where, idempotency_key)
+    data = client.graphql(document, variables=variables).get("data") or {}
     rows: List[Dict[str, Any]] = list(data.get("flow") or [])
     slug = _tenant_slug(client, data.get("tenant") or [])
     keyed = {run.get("id"): (run.get("flow") or {}).get("flow_group_id") for run in data.get("flow_run") or []}
@@ -148,6 +153,7 @@ def _child(row: Dict[str, Any], pinned: bool, slug: Optional[str], existing: Opt
         pinned=pinned,
         tenant_slug=slug,
         existing_run_id=existing,
+        archived=bool(row.get("archived")),
     )
 
 

@@ -5,6 +5,12 @@ Documents are built as nested dicts with `prefect.utilities.graphql.with_args` /
 that serves the stock client also serves these. They select only the fields the plugin
 reads: a flow look-up never selects `serialized_flow`, a poll never selects parameters,
 context or run config, and state history is selected only when states are streamed.
+
+Per-call values (ids, names, keys, timestamps) travel as GraphQL variables, never in the
+text, so each document's text is constant per shape: a backend that caches parsed and
+validated documents by their text (ours does; parse + validate costs far more than
+execute) parses each shape once. Variable types use the Hasura names that Prefect Server
+and the embedded backend share (`uuid`, `timestamptz`, `<table>_bool_exp`).
 """
 from typing import Any, Dict, List, Optional
 
@@ -44,25 +50,49 @@ AGENTS: Dict[str, Any] = {
 }
 
 
-def flow_lookup(where: Dict[str, Any], idempotency_key: Optional[str] = None) -> Dict[str, Any]:
+def _var(name: str) -> EnumValue:
+    """A reference to the GraphQL variable `$name` (rendered unquoted)."""
+    return EnumValue(f"${name}")
+
+
+def flow_lookup(with_key: bool) -> Dict[str, Any]:
     """
-    One request that finds the candidate flows, the tenant slugs (for run URLs) and, given
+    One request that finds the candidate flows, the tenant slugs (for run URLs) and, with
     a key, the runs of those flows already created with it.
 
+    The text is constant: the filters travel as variables (`$where: flow_bool_exp`, and
+    `$run_where: flow_run_bool_exp` when `with_key`), built by `lookup_variables`.
+
     Args:
-        - where (dict): a Hasura `where` clause on `flow`
-        - idempotency_key (str, optional): also select runs with this key whose flow
-            matches `where`
+        - with_key (bool): also select the runs matching `$run_where`
 
     Returns:
         - dict: the document, for `Client.graphql`
     """
-    flows = with_args("flow", {"where": where, "order_by": {"version": EnumValue("desc")}})
+    flows = with_args("flow", {"where": _var("where"), "order_by": {"version": EnumValue("desc")}})
     document: Dict[str, Any] = {flows: FLOW_FIELDS, "tenant": {"id": True, "slug": True}}
+    if not with_key:
+        return {"query($where: flow_bool_exp)": document}
+    document[with_args("flow_run", {"where": _var("run_where")})] = {"id": True, "flow": {"flow_group_id": True}}
+    return {"query($where: flow_bool_exp, $run_where: flow_run_bool_exp)": document}
+
+
+def lookup_variables(where: Dict[str, Any], idempotency_key: Optional[str] = None) -> Dict[str, Any]:
+    """
+    The variables of `flow_lookup(with_key=bool(idempotency_key))`.
+
+    Args:
+        - where (dict): a Hasura `where` clause on `flow`
+        - idempotency_key (str, optional): select runs with this key whose flow matches
+            `where`
+
+    Returns:
+        - dict: `where`, and `run_where` given a key
+    """
+    variables: Dict[str, Any] = {"where": where}
     if idempotency_key:
-        run_where = {"idempotency_key": {"_eq": idempotency_key}, "flow": where}
-        document[with_args("flow_run", {"where": run_where})] = {"id": True, "flow": {"flow_group_id": True}}
-    return {"query": document}
+        variables["run_where"] = {"idempotency_key": {"_eq": idempotency_key}, "flow": where}
+    return variables
 
 
 def where_flow_or_group_id(flow_or_group_id: str) -> Dict[str, Any]:
@@ -83,23 +113,20 @@ def where_flow_name(flow_name: str, project_name: Optional[str]) -> Dict[str, An
     return where
 
 
-def poll_flow_runs(
-    flow_run_ids: List[str],
-    with_states: bool,
-    with_logs: bool,
-    logs_after: Optional[str] = None,
-) -> Dict[str, Any]:
+def poll_flow_runs(with_states: bool, with_logs: bool, logs_after: bool = False) -> Dict[str, Any]:
     """
     One request reading the current state of many runs (and optionally history and logs).
 
+    The text is constant per shape: the ids travel as `$ids: [uuid!]` and the log cut-off
+    as `$after: timestamptz`.
+
     Args:
-        - flow_run_ids (List[str]): the runs to read
         - with_states (bool): also select each run's state history (to stream it)
         - with_logs (bool): also select each run's logs
-        - logs_after (str, optional): ISO timestamp; only logs strictly after it
+        - logs_after (bool, optional): with `with_logs`, only logs strictly after `$after`
 
     Returns:
-        - dict: the document, for `Client.graphql`
+        - dict: the document, for `Client.graphql` (variables: `ids`, and `after`)
     """
     fields: Dict[str, Any] = {
         "id": True,
@@ -110,24 +137,22 @@ def poll_flow_runs(
     }
     if with_states:
         fields["states"] = {"timestamp": True, "serialized_state": True}
+    after = with_logs and logs_after
     if with_logs:
         log_args: Dict[str, Any] = {"order_by": {EnumValue("timestamp"): EnumValue("asc")}}
-        if logs_after:
-            log_args["where"] = {"timestamp": {"_gt": logs_after}}
+        if after:
+            log_args["where"] = {"timestamp": {"_gt": _var("after")}}
         fields[with_args("logs", log_args)] = {"timestamp": True, "level": True, "message": True}
-    where = {"id": {"_in": list(flow_run_ids)}}
-    return {"query": {with_args("flow_run", {"where": where}): fields}}
+    operation = "query($ids: [uuid!], $after: timestamptz)" if after else "query($ids: [uuid!])"
+    return {operation: {with_args("flow_run", {"where": {"id": {"_in": _var("ids")}}}): fields}}
 
 
-def flow_run_views(flow_run_ids: List[str]) -> Dict[str, Any]:
+def flow_run_views() -> Dict[str, Any]:
     """
-    One request reading what `FlowRunView` needs, for many runs.
-
-    Args:
-        - flow_run_ids (List[str]): the runs to read
+    One request reading what `FlowRunView` needs, for many runs (`$ids: [uuid!]`).
 
     Returns:
-        - dict: the document, for `Client.graphql`
+        - dict: the document, for `Client.graphql` (variables: `ids`)
     """
-    where = {"id": {"_in": list(flow_run_ids)}}
-    return {"query": {with_args("flow_run", {"where": where}): FLOW_RUN_VIEW_FIELDS}}
+    where = {"id": {"_in": _var("ids")}}
+    return {"query($ids: [uuid!])": {with_args("flow_run", {"where": where}): FLOW_RUN_VIEW_FIELDS}}

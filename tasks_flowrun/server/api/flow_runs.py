@@ -12,8 +12,8 @@ from ..timestamps import clock, to_datetime
 from .errors import ApiError, NotFound
 from .flows import newest_unarchived
 from .names import generate_run_name
-from .rows import new_id, update
-from .states import QUEUE_STATES, record_state
+from .rows import insert, new_id, update
+from .states import QUEUE_STATES, state_columns
 
 QUEUE_SIZE = 25
 PENDING_TASK_STATE = {"type": "Pending", "message": "Task run created"}
@@ -123,14 +123,17 @@ def create_flow_run(
         idempotency_key=idempotency_key, scheduled_start_time=start, auto_scheduled=auto_scheduled,
         times_resurrected=0, version=0, created=now, updated=now,
     )
+    # The run is inserted already in its first state (Scheduled, version 1).
+    history, derived = state_columns("flow_run", values, scheduled_state(start))
+    values.update(derived)
     # Insert-or-ignore on the unique (flow_group_id, idempotency_key): atomic even without the lock.
     if not insert_rows(conn, "flow_run", [values], ignore_conflicts=True):
         # only a concurrent insert of the same (flow group, key) can be ignored here
         existing = run_id_for_key(conn, flow["flow_group_id"], str(idempotency_key))
         assert existing is not None
         return existing
+    insert(conn, "flow_run_state", **history)
     _create_task_runs(conn, values)
-    record_state(conn, "flow_run", values, scheduled_state(start))
     return values["id"]
 
 

@@ -3,7 +3,7 @@
 A run row mirrors its latest state (version, state, timestamps...) as Prefect Server's
 triggers do; every state is also kept in the run's history table.
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
@@ -49,39 +49,32 @@ def _start_time(cls: type, serialized: Dict[str, Any]) -> Optional[str]:
         raise ApiError(f"Invalid state start_time: {exc}") from None
 
 
-def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) -> Dict[str, Any]:
-    """Append `serialized` to the history of a flow or task run (`kind`) and derive the run's columns."""
+def state_columns(kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) -> Tuple[Dict, Dict]:
+    """The history row for a new state of a flow or task run (`kind`) and the run's derived
+    columns after it (version, state, timestamps...), as Prefect Server's triggers derive them."""
     cls = _check_payload(serialized)
     now = clock.now_text()
-    version = (run["version"] or 0) + 1
+    version = (run.get("version") or 0) + 1
     start_time = _start_time(cls, serialized)
-    insert(
-        conn,
-        f"{kind}_state",
-        **{f"{kind}_id": run["id"]},
-        tenant_id=run["tenant_id"],
-        version=version,
-        state=cls.__name__,
-        timestamp=now,
-        message=serialized.get("message"),
-        start_time=start_time,
-        serialized_state=serialized,
-    )
-    derived: Dict[str, Any] = dict(
-        version=version,
-        state=cls.__name__,
-        serialized_state=serialized,
-        state_start_time=start_time,
-        state_timestamp=now,
-        state_message=serialized.get("message"),
-        updated=now,
-    )
+    message = serialized.get("message")
+    history = {f"{kind}_id": run["id"], "tenant_id": run["tenant_id"], "version": version, "state": cls.__name__,
+               "timestamp": now, "message": message, "start_time": start_time, "serialized_state": serialized}
+    derived: Dict[str, Any] = dict(version=version, state=cls.__name__, serialized_state=serialized,
+                                   state_start_time=start_time, state_timestamp=now, state_message=message,
+                                   updated=now)
     if cls is prefect_states.Running and not run.get("start_time"):
         derived["start_time"] = now
     if cls.__name__ in END_STATES:
         derived["end_time"] = now
     if issubclass(cls, (prefect_states.Running, prefect_states.Submitted)):
         derived["heartbeat"] = now
+    return history, derived
+
+
+def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) -> Dict[str, Any]:
+    """Append `serialized` to the history of an existing flow or task run and update the run."""
+    history, derived = state_columns(kind, run, serialized)
+    insert(conn, f"{kind}_state", **history)
     update(conn, kind, run["id"], **derived)
     run.update(derived)
     return run
