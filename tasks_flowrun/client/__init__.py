@@ -6,6 +6,8 @@ from .errors import (
     FlowNotFoundError,
     FlowRunNotFoundError,
 )
+from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, create_child_run
+from .flow_cache import FLOW_CACHE, FlowCache
 from .flow_runs import create_flow_run, flow_run_url, flow_run_views, read_agents, read_flow_runs
 from .flows import ChildFlow, find_child_flow
 
@@ -13,9 +15,16 @@ __all__ = [
     "AmbiguousFlowError",
     "ArchivedFlowError",
     "BackendRejectedError",
+    "CREATED",
+    "CREATED_OR_RE_ATTACHED",
     "ChildFlow",
+    "ChildRun",
+    "FLOW_CACHE",
+    "FlowCache",
     "FlowNotFoundError",
     "FlowRunNotFoundError",
+    "RE_ATTACHED",
+    "create_child_run",
     "create_flow_run",
     "find_child_flow",
     "flow_run_url",

@@ -132,6 +132,10 @@ class FlowCache:
         with self._lock:
             self._entries.pop(key, None)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:

@@ -5,7 +5,8 @@ No second child under retries, restarts or re-registration, in two layers:
 1. The flow look-up (`flows.find_child_flow`) also selects runs already created with the
    idempotency key for the same flow group; if there is one, no create is sent at all.
    This holds whatever the backend's idempotency scope, and even when the version first
-   used has been archived since.
+   used has been archived since. (A child resolved from the look-up cache skips this layer;
+   if the backend then refuses the create, `child_runs` falls back to the look-up.)
 2. The create itself is idempotent on the backend. When the child was identified by name or
    flow group, the run is created by `version_group_id`, not by the flow id found at look-up
    time: Prefect Server then scopes the key by the version group (and by `flow_id`
@@ -47,10 +48,7 @@ def create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dict[str
         - BackendRejectedError: the backend refused (e.g. a required parameter is missing)
     """
     payload = {key: value for key, value in inputs.items() if value is not None}
-    if child.pinned or not child.version_group_id:
-        payload["flow_id"] = child.flow_id
-    else:
-        payload["version_group_id"] = child.version_group_id
+    payload.update(flow_reference(child))
     try:
         result = client.graphql(queries.CREATE_FLOW_RUN, variables={"input": payload})
     except ClientError as exc:
@@ -61,6 +59,22 @@ def create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dict[str
     if not flow_run_id:
         raise BackendRejectedError(f"The backend returned no flow run id for flow {child.name!r}: {result}")
     return flow_run_id
+
+
+def flow_reference(child: ChildFlow) -> Dict[str, Optional[str]]:
+    """
+    How a create refers to `child`: by `flow_id` when pinned (or without a version group),
+    otherwise by `version_group_id`, so that the group's newest unarchived version runs.
+
+    Args:
+        - child (ChildFlow): the flow found by `find_child_flow`
+
+    Returns:
+        - dict: `{"flow_id": ...}` or `{"version_group_id": ...}`
+    """
+    if child.pinned or not child.version_group_id:
+        return {"flow_id": child.flow_id}
+    return {"version_group_id": child.version_group_id}
 
 
 def read_flow_runs(

@@ -12,7 +12,7 @@ validated documents by their text (ours does; parse + validate costs far more th
 execute) parses each shape once. Variable types use the Hasura names that Prefect Server
 and the embedded backend share (`uuid`, `timestamptz`, `<table>_bool_exp`).
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from prefect.utilities.graphql import EnumValue, with_args
 

@@ -7,8 +7,7 @@ from prefect import Task
 from prefect.run_configs import RunConfig
 from prefect.utilities.tasks import defaults_from_attrs
 
-from ..client import create_flow_run as create_run
-from ..client import find_child_flow, flow_run_url
+from ..client import CREATED, RE_ATTACHED, ChildFlow, create_child_run, flow_run_url
 from .backoff import DEFAULT_MINIMUM
 from .keys import default_idempotency_key, default_run_name, parent_context
 from .outcome import final_signal
@@ -68,13 +67,18 @@ class CreateFlowRun(Task):
 
     The child is identified by exactly one of `flow_id` (a flow-group id works too),
     `flow_group_id` (its newest unarchived version runs) or `flow_name` (+ `project_name`).
-    The task sends at most two requests: one flow look-up and one create.
+    The task sends at most one flow look-up and one create. Look-ups are cached for 60 s
+    per process and backend, so the other children of a mapped fan-out cost one request
+    each (the create). Should the backend refuse a create made from a cached look-up (the
+    flow was archived or deleted since), a fresh look-up decides as if nothing had been
+    cached, which costs one more create only if the flow changed in between.
 
     A default idempotency key, derived from the parent flow run, this task and the map index,
     makes task retries and parent restarts return the child created the first time, even if
-    the child flow was re-registered in between (the look-up finds the run made with the key
-    and no create request is sent); each map index and each create task gets its own child. The child's context records its parent (`parent_flow_run_id`,
-    `parent_task_run_id`, `parent_map_index`).
+    the child flow was re-registered in between (a look-up finds the run made with the key
+    and sends no create; a create sent from a cached look-up is idempotent on the key); each
+    map index and each create task gets its own child. The child's context records its
+    parent (`parent_flow_run_id`, `parent_task_run_id`, `parent_map_index`).
 
     Args:
         - flow_id (str, optional): the id of the flow (or of its flow group) to run
@@ -209,24 +213,36 @@ class CreateFlowRun(Task):
         limit, backoff = check_wait_options(max_duration, poll_interval) if wait else (None, None)
 
         key = inputs["idempotency_key"] or default_idempotency_key()
-        client = prefect.Client()
-        # Request 1: the flow, and a run already created with this key (retry / restart)
-        child = find_child_flow(client, **ident, idempotency_key=key)
-        inputs["flow_run_name"] = inputs["flow_run_name"] or default_run_name(child.name)
         inputs["idempotency_key"] = key or uuid.uuid4().hex  # the backend dedupes resends too
         inputs["context"] = {**user_context, **parent_context()}  # the parent record wins
         inputs["scheduled_start_time"] = start.isoformat() if start is not None else None
-        if child.existing_run_id:
-            flow_run_id, verb = child.existing_run_id, "Re-attached to"
-        else:
-            flow_run_id, verb = create_run(client, child, inputs), "Created"  # request 2
 
-        shown = inputs["flow_run_name"] or "<named by the backend>"
-        url = flow_run_url(child.tenant_slug, flow_run_id)
-        self.logger.info(
-            f"{verb} child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): "
-            f"{flow_run_id}" + (f" {url}" if url else "")
+        def inputs_for(child: ChildFlow) -> Dict[str, Any]:
+            return {**inputs, "flow_run_name": inputs["flow_run_name"] or default_run_name(child.name)}
+
+        # One request (the create) when this process resolved the flow lately, e.g. for an
+        # earlier child of the same fan-out; else a look-up (which also finds a run already
+        # made with this key: retry / restart) and a create.
+        made = create_child_run(
+            prefect.Client(),
+            inputs_for,
+            key,
+            flow_id=ident["flow_id"],
+            flow_group_id=ident["flow_group_id"],
+            flow_name=ident["flow_name"],
+            project_name=ident["project_name"],
         )
+        child, flow_run_id = made.child, made.flow_run_id
+        shown = inputs_for(child)["flow_run_name"] or "<named by the backend>"
+        url = flow_run_url(child.tenant_slug, flow_run_id)
+        what = f"child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): {flow_run_id}"
+        if made.outcome == CREATED:
+            message = f"Created {what}"
+        elif made.outcome == RE_ATTACHED:
+            message = f"Re-attached to {what}"
+        else:
+            message = f"Created (or, on a retry or restart, re-attached to) {what}"
+        self.logger.info(message + (f" {url}" if url else ""))
         if not wait:
             return flow_run_id
         views = wait_for_runs(

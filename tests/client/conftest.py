@@ -1,2 +1,2 @@
-"""Fixtures of the client tests: the request counter is shared with the task tests."""
-from tests.tasks.conftest import requests_counter  # noqa: F401  (re-exported fixture)
+"""Fixtures of the client tests: shared with the task tests (request counter, fresh look-up cache)."""
+from tests.tasks.conftest import fresh_flow_cache, requests_counter  # noqa: F401  (re-exported fixtures)

@@ -90,3 +90,21 @@ def test_look_up_with_a_key_finds_the_run_of_any_version_of_the_group(client, pr
     assert again.existing_run_id == run_id and again.flow_id != child.flow_id
     assert find_child_flow(client, flow_id=child.flow_id, idempotency_key="key-1").existing_run_id == run_id
     assert find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-2").existing_run_id is None
+
+
+def test_poll_with_a_log_cut_off_is_valid_on_the_backend(client, project, requests_counter):
+    register(project)
+    child = find_child_flow(client, flow_name="child", project_name=project)
+    run_id = create_flow_run(client, child, {"idempotency_key": "logs-1", "parameters": {"x": 1}})
+    client.write_run_logs(
+        [
+            {"flow_run_id": run_id, "timestamp": f"2030-01-01T00:00:0{i}+00:00", "level": "INFO", "message": f"line {i}"}
+            for i in range(3)
+        ]
+    )
+    with requests_counter() as counted:
+        rows = read_flow_runs(client, [run_id], with_logs=True, logs_after="2030-01-01T00:00:00.500000+00:00")
+        again = read_flow_runs(client, [run_id], with_logs=True, logs_after="2030-01-01T00:00:01.500000+00:00")
+    assert counted.requests == 2
+    assert [log["message"] for log in rows[run_id]["logs"]] == ["line 1", "line 2"]
+    assert [log["message"] for log in again[run_id]["logs"]] == ["line 2"]

@@ -9,6 +9,7 @@ from prefect.storage import Local
 from prefect.utilities.graphql import with_args
 from prefect.utilities.storage import extract_flow_from_file
 
+from tasks_flowrun.client import FLOW_CACHE
 from tests.helpers import wait_until
 
 FLOWS = Path(__file__).with_name("flows")
@@ -56,6 +57,14 @@ def task_runs(client: Client, flow_run_id: str) -> List[Dict[str, Any]]:
     return [row.to_dict() for row in result.data.task_run]
 
 
+@pytest.fixture(autouse=True)
+def fresh_flow_cache():
+    """Each test starts with an empty process-level look-up cache (no entry leaks between tests)."""
+    FLOW_CACHE.clear()
+    yield
+    FLOW_CACHE.clear()
+
+
 @pytest.fixture
 def requests_counter(server, monkeypatch):
     """Count the HTTP requests this process sends to the backend inside a `with` block.
@@ -83,6 +92,7 @@ def requests_counter(server, monkeypatch):
         def __exit__(self, *exc: Any) -> None:
             queries = sent[self.start :]
             self.requests = len(queries)
+            self.texts = set(queries)  # distinct documents: what a backend's parse cache sees
             self.fields: Dict[str, int] = {}
             for query in queries:
                 for name in root_fields(query):

@@ -1,14 +1,18 @@
 """CreateFlowRun against the real embedded backend (no agent needed: runs stay Scheduled)."""
 import datetime
+import logging
 import uuid
 
 import pendulum
 import prefect
 import pytest
+from prefect import Flow, unmapped
+from prefect.executors import LocalDaskExecutor
 from prefect.run_configs import LocalRun
 
 from tasks_flowrun import CreateFlowRun, create_flow_run
-from tasks_flowrun.tasks.errors import ArchivedFlowError
+from tasks_flowrun.client import FLOW_CACHE
+from tasks_flowrun.tasks.errors import ArchivedFlowError, BackendRejectedError
 from tests.tasks.conftest import flow_runs, register_script, runs_of_flow_named
 
 
@@ -120,21 +124,108 @@ def test_outside_a_flow_run_every_call_creates_a_new_child(client, project):
 
 def test_one_create_costs_at_most_two_requests(client, project, requests_counter):
     register_script("child.py", project)
-    ctx = parent_ctx(map_index=0)
     for kwargs in (
         {"flow_name": "child", "project_name": project},
         {"flow_name": "child", "project_name": project, "scheduled_start_time": datetime.timedelta(seconds=60)},
     ):
+        FLOW_CACHE.clear()
+        ctx = parent_ctx(map_index=0)
         with prefect.context(**ctx), requests_counter() as counted:
             first = create_flow_run.run(parameters={"x": 1}, **kwargs)
         assert counted.requests == 2, counted.fields
         assert counted.fields.get("create_flow_run") == 1 and counted.fields.get("flow") == 1
         assert "serialized_flow" not in str(counted.fields)
-        # a retry finds the run in the look-up and sends no create at all
+        # a retry in a fresh process finds the run in the look-up and sends no create at all
+        FLOW_CACHE.clear()
         with prefect.context(**ctx), requests_counter() as counted:
             assert create_flow_run.run(parameters={"x": 1}, **kwargs) == first
         assert counted.requests == 1 and "create_flow_run" not in counted.fields
-        ctx = parent_ctx(map_index=0)
+        # a retry in the same process sends only the create, which the key makes idempotent
+        with prefect.context(**ctx), requests_counter() as counted:
+            assert create_flow_run.run(parameters={"x": 1}, **kwargs) == first
+        assert counted.requests == 1 and counted.fields == {"create_flow_run": 1}
+    assert len(runs_of_flow_named(client, "child", project)) == 2
+
+
+@pytest.mark.parametrize("n", [1, 12])
+def test_a_fan_out_of_n_children_in_one_process_costs_n_plus_one_requests(client, project, requests_counter, n):
+    register_script("child.py", project)
+    with Flow(f"fan-out-{n}") as flow:
+        create_flow_run.map(
+            flow_name=unmapped("child"),
+            project_name=unmapped(project),
+            parameters=[{"x": i} for i in range(n)],
+            labels=unmapped(["nowhere"]),
+        )
+    # mapped children run in parallel threads: concurrent misses share one look-up
+    with requests_counter() as counted:
+        state = flow.run(executor=LocalDaskExecutor(scheduler="threads", num_workers=4))
+    assert state.is_successful(), state.result
+    assert counted.requests == n + 1, counted.fields
+    assert counted.fields == {"flow": 1, "tenant": 1, "flow_run": 1, "create_flow_run": n}
+    assert len(counted.texts) == 2  # the look-up and the create; keys, names, ids are variables
+    assert len(runs_of_flow_named(client, "child", project)) == n
+
+
+def test_retry_after_re_registration_from_the_cache_returns_the_first_child(client, project, requests_counter):
+    register_script("child.py", project)
+    ctx = parent_ctx(map_index=0)
+    first = run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})  # cached now
+    register_script("child.py", project)  # a new version; the one the run was made for is archived
+    with requests_counter() as counted:
+        assert run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1}) == first
+    assert counted.fields == {"create_flow_run": 1}
+    assert len(runs_of_flow_named(client, "child", project)) == 1
+
+
+def test_a_cached_pinned_flow_archived_since_gives_the_clear_error(client, project, requests_counter):
+    pinned = register_script("child.py", project)
+    first = run_in(parent_ctx(), flow_id=pinned, parameters={"x": 1})  # cached now
+    register_script("child.py", project)  # archives the pinned version
+    # another parent: the backend refuses the create, and the fresh look-up says why
+    with requests_counter() as counted, pytest.raises(ArchivedFlowError, match=f"Flow '{pinned}'.*is archived"):
+        run_in(parent_ctx(), flow_id=pinned, parameters={"x": 1})
+    assert counted.fields == {"create_flow_run": 1, "flow": 1, "tenant": 1, "flow_run": 1}
+    assert [row["id"] for row in runs_of_flow_named(client, "child", project)] == [first]
+
+
+def test_a_cached_flow_gone_since_gives_the_look_up_error(client, project):
+    flow_id = register_script("child.py", project)
+    ctx = parent_ctx()
+    first = run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})  # cached now
+    client.graphql(
+        {"mutation($id: UUID!)": {"archive_flow(input: {flow_id: $id})": {"success"}}}, variables={"id": flow_id}
+    )
+    with pytest.raises(ArchivedFlowError, match="Every version of the flow found for flow_name 'child'"):
+        run_in(parent_ctx(), flow_name="child", project_name=project, parameters={"x": 1})
+    # a retry of the first parent still re-attaches (the look-up finds its run), nothing new
+    assert run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1}) == first
+    assert len(FLOW_CACHE) == 0  # an archived version is never cached
+    assert len(runs_of_flow_named(client, "child", project)) == 1
+
+
+def test_a_refusal_of_an_unchanged_cached_flow_is_the_backends_own(client, project, requests_counter):
+    register_script("child.py", project)
+    run_in(parent_ctx(), flow_name="child", project_name=project, parameters={"x": 1})  # cached now
+    with requests_counter() as counted, pytest.raises(BackendRejectedError, match="Required parameters were not"):
+        run_in(parent_ctx(), flow_name="child", project_name=project, parameters={"fail": False})
+    # the create, then the look-up that confirms the flow did not change; no second create
+    assert counted.fields == {"create_flow_run": 1, "flow": 1, "tenant": 1, "flow_run": 1}
+    assert len(runs_of_flow_named(client, "child", project)) == 1
+
+
+def test_the_log_line_says_what_is_known(client, project, caplog):
+    register_script("child.py", project)
+    ctx = parent_ctx(map_index=0)
+    with caplog.at_level(logging.INFO, logger="prefect"):
+        first = run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})
+        run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})  # cache hit
+        FLOW_CACHE.clear()
+        run_in(ctx, flow_name="child", project_name=project, parameters={"x": 1})  # look-up finds it
+    messages = [r.getMessage() for r in caplog.records if first in r.getMessage()]
+    assert messages[0].startswith("Created child flow run 'parent-run-child-0' of flow 'child'")
+    assert messages[1].startswith("Created (or, on a retry or restart, re-attached to) child flow run")
+    assert messages[2].startswith("Re-attached to child flow run 'parent-run-child-0'")
 
 
 @pytest.mark.parametrize("mapped", [False, True])
