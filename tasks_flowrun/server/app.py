@@ -3,7 +3,7 @@ import hmac
 import json
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict
+from typing import Any, AsyncIterator, Dict, List, Union
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -44,7 +44,7 @@ def _decode_body(raw: bytes) -> Dict[str, Any]:
 def _lifespan(db: Database, settings: ServerSettings):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        services = [Scheduler(db), Lazarus(db, silent_for=settings.lazarus_after)]
+        services: List[Union[Scheduler, Lazarus]] = [Scheduler(db), Lazarus(db, silent_for=settings.lazarus_after)]
         for service in services:
             service.start()
         try:
