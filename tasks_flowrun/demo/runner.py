@@ -177,13 +177,14 @@ class Demo:
         return "; ".join(problems) or None
 
     def keep_running(self, url: str, agent: subprocess.Popen) -> None:
-        self.say()
-        self.say("The backend and the agent keep running. From another shell, point `prefect` at them:")
-        self.say("    prefect backend server")
-        self.say(f"    export PREFECT__SERVER__ENDPOINT={url}")
-        self.say(f"    prefect run --name hello-world-parent --project {PROJECT} --watch")
-        self.say("Press Ctrl-C to stop.")
+        # inside the `try` from the first line: a Ctrl-C right after the hint is a clean stop too
         try:
+            self.say()
+            self.say("The backend and the agent keep running. From another shell, point `prefect` at them:")
+            self.say("    prefect backend server")
+            self.say(f"    export PREFECT__SERVER__ENDPOINT={url}")
+            self.say(f"    prefect run --name hello-world-parent --project {PROJECT} --watch")
+            self.say("Press Ctrl-C to stop.")
             while agent.poll() is None:
                 time.sleep(0.5)
             self.say(f"the agent exited; its last lines:\n{tail(self.agent_log)}")
