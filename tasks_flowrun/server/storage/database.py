@@ -22,6 +22,10 @@ def _configure(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA foreign_keys=OFF")
+    # Keep hot index pages in SQLite's own cache (64 MiB per connection) rather than relying
+    # on the OS page cache, which a small VM may evict at any time.
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
     # Let SQLAlchemy's begin() control transactions (pysqlite's own handling is disabled).
     dbapi_conn.isolation_level = None
