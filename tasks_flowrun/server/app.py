@@ -3,7 +3,7 @@ import hmac
 import json
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List, Union
+from typing import Any, AsyncIterator, Dict, List
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +16,7 @@ from .graphql.context import RequestContext
 from .graphql.executor import GraphQLService, root_fields
 from .graphql.schema import build
 from .services.lazarus import Lazarus
+from .services.periodic import PeriodicService
 from .services.scheduler import Scheduler
 from .settings import ServerSettings
 from .stats import RequestStats
@@ -44,7 +45,7 @@ def _decode_body(raw: bytes) -> Dict[str, Any]:
 def _lifespan(db: Database, settings: ServerSettings):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        services: List[Union[Scheduler, Lazarus]] = [Scheduler(db), Lazarus(db, silent_for=settings.lazarus_after)]
+        services: List[PeriodicService] = [Scheduler(db), Lazarus(db, silent_for=settings.lazarus_after)]
         for service in services:
             service.start()
         try:

@@ -1,0 +1,36 @@
+"""A background sweep: call `run_once()` every `interval` seconds in a daemon thread."""
+import logging
+import threading
+from typing import Any, Optional
+
+logger = logging.getLogger("tasks_flowrun.server")
+
+
+class PeriodicService:
+    """Base of the backend's sweeps; subclasses implement `run_once()`."""
+
+    name = "sweep"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def run_once(self) -> Any:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:  # a sweep must never take the server down
+                logger.exception("%s sweep failed", self.name)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"tasks-flowrun-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
