@@ -118,6 +118,27 @@ def test_server_with_api_key_requires_it(tmp_path: Path) -> None:
         stop(proc, signal.SIGINT)
 
 
+def test_server_socket_is_tcp_so_keep_alive_requests_are_not_delayed() -> None:
+    """asyncio disables Nagle only on accepted sockets whose proto is IPPROTO_TCP; a socket made
+    with proto 0 made every keep-alive request (Prefect's client reuses connections) wait for a
+    ~40 ms delayed ACK. Check the listening socket, which accepted connections inherit."""
+    import socket
+
+    from tasks_flowrun.server.cli import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        sock.listen()
+        peer = socket.create_connection(sock.getsockname()[:2])
+        accepted, _ = sock.accept()
+        assert accepted.proto == socket.IPPROTO_TCP
+        accepted.close()
+        peer.close()
+    finally:
+        sock.close()
+
+
 def test_server_on_a_taken_port_says_so(tmp_path: Path) -> None:
     proc, url, _ = start_server(tmp_path, "--port", "0")
     try:

@@ -13,7 +13,10 @@ from .settings import ServerSettings
 def bind_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to host:port (port 0 picks a free one); OSError if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not 0): asyncio only turns Nagle off (TCP_NODELAY) on accepted
+    # sockets whose proto says TCP, and without it every keep-alive request waits ~40 ms
+    # for a delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
