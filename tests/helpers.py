@@ -1,6 +1,7 @@
 """Helpers shared by the tests: waiting, agents, registration."""
 import os
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -66,3 +67,29 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def run_at_once(call: Callable[[], object], threads: int, timeout: float = 60.0) -> List[object]:
+    """Run `call` in `threads` threads released together (a barrier); return their results.
+
+    Fails the test with the first errors if any call raised.
+    """
+    barrier = threading.Barrier(threads)
+    results: List[object] = []
+    failures: List[str] = []
+
+    def worker() -> None:
+        barrier.wait(timeout=30)
+        try:
+            results.append(call())
+        except BaseException as exc:  # reported below
+            failures.append(repr(exc))
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=timeout)
+    assert not failures, failures[:3]
+    assert len(results) == threads, f"only {len(results)} of {threads} calls returned"
+    return results

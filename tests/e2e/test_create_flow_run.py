@@ -1,13 +1,12 @@
 """Issue 2, "Done when" 3 and 6: runs created by the real Client / raw GraphQL, executed by the real LocalAgent."""
 import json
-import threading
 
 import pendulum
 import pytest
 from prefect import Client
 
 from tests.e2e.support import FLOWS, register_script, run_logs, wait_for_run
-from tests.helpers import wait_until
+from tests.helpers import run_at_once, wait_until
 from tests.server.support import GraphQL, flow_metadata
 
 pytestmark = pytest.mark.e2e
@@ -79,24 +78,9 @@ def test_a_run_scheduled_ahead_starts_only_when_due(agent, client, project, gql:
 
 def test_fifty_threads_with_one_key_create_one_run_executed_once(agent, project, gql: GraphQL):
     flow_id, _ = register_script(QUICK, project)
-    barrier = threading.Barrier(50)
-    ids, failures = [], []
-
-    def create():
-        client = Client()
-        barrier.wait(timeout=30)
-        try:
-            ids.append(client.create_flow_run(flow_id=flow_id, idempotency_key="one-key-for-fifty"))
-        except BaseException as exc:  # reported below
-            failures.append(repr(exc))
-
-    threads = [threading.Thread(target=create) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    assert not failures, failures[:3]
-    assert len(ids) == 50 and len(set(ids)) == 1
+    ids = run_at_once(lambda: Client().create_flow_run(flow_id=flow_id, idempotency_key="one-key-for-fifty"),
+                      threads=50, timeout=90)
+    assert len(set(ids)) == 1
     assert gql.flow_run_ids(flow_id) == [ids[0]]
     run = wait_for_run(gql, ids[0], {"Success", "Failed"}, agent=agent)
     assert run["state"] == "Success"

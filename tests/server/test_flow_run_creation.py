@@ -2,7 +2,6 @@
 import datetime
 import json
 import re
-import threading
 import uuid
 
 import pendulum
@@ -11,6 +10,7 @@ from prefect import Parameter
 from prefect.run_configs import LocalRun
 from prefect.exceptions import ClientError
 
+from tests.helpers import run_at_once
 from tests.server.support import GraphQL, flow_metadata, unique
 
 CREATE = "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }"
@@ -244,24 +244,7 @@ def test_the_same_key_on_different_flows_gives_different_runs(client, make_flow)
 def test_fifty_threads_with_one_key_create_exactly_one_run(gql: GraphQL, make_flow):
     flow = make_flow(n_tasks=2)
     key = unique("concurrent")
-    barrier = threading.Barrier(50)
-    results, failures = [], []
-
-    def create():
-        worker = GraphQL(gql.url)
-        barrier.wait(timeout=30)
-        try:
-            results.append(worker.create_flow_run(flow_id=flow.id, idempotency_key=key))
-        except BaseException as exc:  # collected and reported below
-            failures.append(repr(exc))
-
-    threads = [threading.Thread(target=create) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures[:3]
-    assert len(results) == 50
+    results = run_at_once(lambda: GraphQL(gql.url).create_flow_run(flow_id=flow.id, idempotency_key=key), threads=50)
     assert len(set(results)) == 1
     assert gql.flow_run_ids(flow.id) == [results[0]]
     assert gql.task_run_count(flow.id) == 2

@@ -4,7 +4,6 @@ Queue tests call the raw `get_runs_in_queue` mutation; every run here carries la
 (or none), so agents started by other tests never take them.
 """
 import json
-import threading
 import uuid
 
 import pendulum
@@ -15,6 +14,7 @@ from prefect.engine.state import (
 )
 from prefect.exceptions import ClientError
 
+from tests.helpers import run_at_once
 from tests.server.support import GraphQL, ok_status, unique
 
 CANCEL = "mutation($input: cancel_flow_run_input!) { cancel_flow_run(input: $input) { state } }"
@@ -288,25 +288,13 @@ def test_get_or_create_task_run_info_is_idempotent(gql: GraphQL, client, make_fl
     assert again.state.is_pending()
 
     # Concurrent get-or-create of one mapped child (Dask executors do this) gives one row.
-    ids, failures = [], []
-    barrier = threading.Barrier(10)
-
     def fetch():
-        barrier.wait(timeout=30)
-        try:
-            ids.append(GraphQL(gql.url).data(
-                "mutation { get_or_create_task_run_info(input: { flow_run_id: %s, task_id: %s, map_index: 1 }) "
-                "{ id version serialized_state } }" % (json.dumps(run_id), json.dumps(task_id))
-            )["get_or_create_task_run_info"]["id"])
-        except BaseException as exc:
-            failures.append(repr(exc))
+        return GraphQL(gql.url).data(
+            "mutation { get_or_create_task_run_info(input: { flow_run_id: %s, task_id: %s, map_index: 1 }) "
+            "{ id version serialized_state } }" % (json.dumps(run_id), json.dumps(task_id))
+        )["get_or_create_task_run_info"]["id"]
 
-    threads = [threading.Thread(target=fetch) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures[:3]
+    ids = run_at_once(fetch, threads=10)
     assert len(set(ids)) == 1
     rows = gql.data(
         'query { task_run(where: {flow_run_id: {_eq: %s}}, order_by: {map_index: asc}) { id map_index } }'
