@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("TASKS_FLOWRUN_API_KEY") or None,
         help="require clients to send this key as a bearer token (default: $TASKS_FLOWRUN_API_KEY, else none)",
     )
+    server.add_argument(
+        "--heartbeat-timeout", type=_positive_seconds, default=120.0, metavar="SECONDS",
+        help="a flow run silent for this long lost its process: its unfinished tasks are re-run "
+             "(rescheduled up to 3 times, then Failed) (default: %(default)s)",
+    )
     server.set_defaults(handler=_run_server)
 
     demo = commands.add_parser(
@@ -61,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
+
+
 def _missing_extra(exc: ImportError) -> int:
     print(
         f"tasks-flowrun: the embedded backend needs the 'server' extra ({exc.name} is missing): "
@@ -76,7 +91,8 @@ def _run_server(args: argparse.Namespace) -> int:
         from .server.settings import ServerSettings
     except ImportError as exc:
         return _missing_extra(exc)
-    settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=args.api_key)
+    settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=args.api_key,
+                              heartbeat_timeout=args.heartbeat_timeout)
     return serve(settings)
 
 

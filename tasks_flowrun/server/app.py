@@ -1,4 +1,5 @@
 """The ASGI application: `POST /` and `/graphql` (GraphQL), `GET /health`, `GET /stats`."""
+import datetime as dt
 import hmac
 import json
 import logging
@@ -15,7 +16,9 @@ from .api.projects import ensure_default_tenant
 from .graphql.context import RequestContext
 from .graphql.executor import GraphQLService, root_fields
 from .graphql.schema import build
-from .services.lazarus import Lazarus
+from .api.liveness import RunnerPolls
+from .api.recovery import RecoveryPolicy
+from .services.recovery import Recovery
 from .services.periodic import PeriodicService
 from .services.scheduler import Scheduler
 from .settings import ServerSettings
@@ -42,10 +45,11 @@ def _decode_body(raw: bytes) -> Dict[str, Any]:
     return body
 
 
-def _lifespan(db: Database, settings: ServerSettings):
+def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        services: List[PeriodicService] = [Scheduler(db), Lazarus(db, silent_for=settings.lazarus_after)]
+        policy = RecoveryPolicy(dt.timedelta(seconds=settings.heartbeat_timeout), settings.max_resurrections)
+        services: List[PeriodicService] = [Scheduler(db), Recovery(db, policy, polls)]
         for service in services:
             service.start()
         try:
@@ -65,6 +69,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         tenant_id = ensure_default_tenant(conn)
     service = GraphQLService(build(), max_depth=settings.max_query_depth)
     stats = RequestStats()
+    polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
 
     def _authorized(request: Request) -> bool:
         if not settings.api_key:
@@ -78,7 +83,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             stats.record([])
             return JSONResponse({"errors": errors}, status_code=400)
         stats.record(root_fields(document))
-        with RequestContext(db, tenant_id, headers) as context:
+        with RequestContext(db, tenant_id, headers, polls) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
         return JSONResponse(result)
 
@@ -111,8 +116,9 @@ def create_app(settings: ServerSettings) -> Starlette:
         Route("/graphql/", graphql_endpoint, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats_endpoint, methods=["GET"]),
-    ], lifespan=_lifespan(db, settings))
+    ], lifespan=_lifespan(db, settings, polls))
     app.state.stats = stats
     app.state.db = db
+    app.state.polls = polls
     app.state.settings = settings
     return app

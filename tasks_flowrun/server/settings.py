@@ -25,8 +25,11 @@ class ServerSettings:
         - api_key (str, optional): when set, requests must send `Authorization: Bearer <key>`
         - max_request_bytes (int): requests with a larger body are refused
         - max_query_depth (int): GraphQL documents nested deeper are refused
-        - lazarus_after (float): seconds without a heartbeat after which a Submitted or
-            Running flow run is considered dead and rescheduled (failed after 3 tries)
+        - heartbeat_timeout (float): seconds of silence after which a flow run's process
+            is considered dead: its unfinished tasks are handed back and the run is
+            rescheduled (Failed after `max_resurrections` reschedules)
+        - max_resurrections (int): how many times one run is rescheduled after its
+            process died before it is marked Failed
     """
 
     host: str = DEFAULT_HOST
@@ -35,7 +38,8 @@ class ServerSettings:
     api_key: Optional[str] = None
     max_request_bytes: int = 16 * 1024 * 1024
     max_query_depth: int = 12
-    lazarus_after: float = 600.0
+    heartbeat_timeout: float = 120.0
+    max_resurrections: int = 3
 
     def __post_init__(self) -> None:
         if self.database is None:

@@ -1,15 +1,17 @@
-"""Run states: the state setters, the Submitted lock, cancellation cascades, derived columns.
+"""Run states: the state setters, the Submitted lock, restarts, cancellation cascades,
+derived columns.
 
 A run row mirrors its latest state (version, state, timestamps...) as Prefect Server's
 triggers do; every state is also kept in the run's history table.
 """
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
 from ..storage.rows import fetch_rows
+from ..storage.runs import child_runs
 from ..timestamps import TimestampError, clock, to_utc_text
 from .errors import ApiError
 from .rows import insert, update
@@ -17,6 +19,10 @@ from .rows import insert, update
 MAX_STATE_BYTES = 1_000_000
 END_STATES = {"Success", "Failed", "Cached", "TimedOut", "Looped", "Cancelled"}
 QUEUE_STATES = ("Scheduled", "Paused", "Queued", "Resume", "Retrying")
+# A child created with `context[CANCEL_WITH_PARENT] = False` is detached: cancelling its
+# parent leaves it running. Any other child is cancelled with its parent (recursively).
+PARENT_FLOW_RUN_ID = "parent_flow_run_id"
+CANCEL_WITH_PARENT = "cancel_with_parent"
 
 
 def state_class(type_name: Any) -> type:
@@ -39,10 +45,15 @@ def _check_payload(serialized: Any) -> type:
     return state_class(serialized["type"])
 
 
-def _start_time(cls: type, serialized: Dict[str, Any]) -> Optional[str]:
-    value = serialized.get("start_time")
-    if value is None or not issubclass(cls, (prefect_states.Scheduled, prefect_states.Queued)):
+def _start_time(cls: type, serialized: Dict[str, Any], now: str) -> Optional[str]:
+    """When a waiting state is due. A Scheduled (Retrying, Resume, Queued) state sent without
+    a start time, as a UI-style restart sends it, is due at once; only a Paused state
+    without one waits (for a manual resume)."""
+    if not issubclass(cls, (prefect_states.Scheduled, prefect_states.Queued)):
         return None
+    value = serialized.get("start_time")
+    if value is None:
+        return None if issubclass(cls, prefect_states.Paused) else now
     try:
         return to_utc_text(value)
     except TimestampError as exc:
@@ -55,7 +66,7 @@ def state_columns(kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) ->
     cls = _check_payload(serialized)
     now = clock.now_text()
     version = (run.get("version") or 0) + 1
-    start_time = _start_time(cls, serialized)
+    start_time = _start_time(cls, serialized, now)
     message = serialized.get("message")
     history = {f"{kind}_id": run["id"], "tenant_id": run["tenant_id"], "version": version, "state": cls.__name__,
                "timestamp": now, "message": message, "start_time": start_time, "serialized_state": serialized}
@@ -80,19 +91,51 @@ def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: D
     return run
 
 
-def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agent_id: Optional[str] = None) -> Dict[str, Any]:
+def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agent_id: Optional[str] = None
+                       ) -> Dict[str, Any]:
+    """Give a flow run a new state. As on Prefect Server, the version a client sends is not
+    enforced (the Submitted lock guards the race that matters: two agents, one run).
+
+    Entering Scheduled from outside the queue (a restart, a reschedule) puts task runs left
+    Running by a dead process back to Pending. Cancelling or Cancelled cascades to the
+    run's children (see `cancel_children`).
+    """
     run = get_row(conn, "flow_run", id=str(flow_run_id))
     if run is None:
         raise ApiError(f"State update failed for flow run ID {flow_run_id}: no such flow run.")
     cls = _check_payload(serialized)
     if cls is prefect_states.Submitted:
         _check_submitted_lock(conn, run)
+    previous = run["state"]
     record_state(conn, "flow_run", run, serialized)
     if cls is prefect_states.Submitted and agent_id:
         update(conn, "flow_run", run["id"], agent_id=agent_id)
+    if _is_requeue(cls, previous):
+        reset_running_task_runs(conn, run["id"], "The flow run was rescheduled; this task run will run again.")
     if cls is prefect_states.Cancelled:
         cancel_task_runs(conn, run["id"], serialized.get("message"))
+    if issubclass(cls, (prefect_states.Cancelled, prefect_states.Cancelling)):
+        cancel_children(conn, run)
     return {"id": run["id"], "status": "SUCCESS", "message": None}
+
+
+def _is_requeue(cls: type, previous: Optional[str]) -> bool:
+    return (issubclass(cls, prefect_states.Scheduled) and not issubclass(cls, prefect_states.Paused)
+            and previous not in QUEUE_STATES)
+
+
+def reset_running_task_runs(conn: Connection, flow_run_id: str, message: str) -> List[str]:
+    """Put the flow run's Running task runs back to Pending; returns their ids.
+
+    Only a process can keep a task run Running; when the flow run goes back to the queue no
+    process runs it, so such task runs are leftovers of a dead process, and the rerun must
+    run them again rather than stop at "terminal tasks are incomplete".
+    """
+    reset = []
+    for task_run in fetch_rows(conn, "task_run", flow_run_id=flow_run_id, state="Running"):
+        record_state(conn, "task_run", task_run, prefect_states.Pending(message).serialize())
+        reset.append(task_run["id"])
+    return reset
 
 
 def _check_submitted_lock(conn: Connection, run: Dict[str, Any]) -> None:
@@ -102,6 +145,25 @@ def _check_submitted_lock(conn: Connection, run: Dict[str, Any]) -> None:
     can be submitted again at once."""
     if run["state"] not in QUEUE_STATES:
         raise ApiError("State update failed: this run has already been submitted.")
+
+
+def cancel_children(conn: Connection, parent: Dict[str, Any]) -> List[str]:
+    """Cancel the unfinished children of `parent` (runs whose context names it as
+    `parent_flow_run_id`), and theirs, unless a child was created detached
+    (`cancel_with_parent: false` in its context). Returns the ids cancelled here.
+
+    Children already Cancelling or finished are skipped, which also ends the recursion
+    on a (forged) cycle of parents."""
+    cancelled: List[str] = []
+    message = f"Cancelled with its parent flow run {parent.get('name') or parent['id']!r}."
+    for child in child_runs(conn, parent["id"]):
+        if (child.get("context") or {}).get(CANCEL_WITH_PARENT) is False:
+            continue
+        if child["state"] == "Cancelling" or is_finished(child["state"]):
+            continue
+        cancel_flow_run(conn, child["id"], message)  # cascades further through set_flow_run_state
+        cancelled.append(child["id"])
+    return cancelled
 
 
 def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str]) -> None:

@@ -4,14 +4,17 @@ from typing import Any, Mapping, Optional
 
 from sqlalchemy.engine import Connection
 
+from ..api.liveness import RunnerPolls
 from ..storage.database import Database
 
 
 class RequestContext:
     """What a resolver may use: the database, the request's headers and one read connection."""
 
-    def __init__(self, db: Database, tenant_id: str, headers: Mapping[str, str]) -> None:
+    def __init__(self, db: Database, tenant_id: str, headers: Mapping[str, str],
+                 polls: Optional[RunnerPolls] = None) -> None:
         self.db = db
+        self.polls = polls
         self.tenant_id = tenant_id
         self.agent_id: Optional[str] = headers.get("x-prefect-agent-id") or None
         self.core_version: Optional[str] = headers.get("x-prefect-core-version") or None

@@ -13,7 +13,14 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .runs import PARENT_EXPRESSION
 from .tables import metadata
+
+# Indexes on expressions, which the table definitions cannot express portably; created if
+# missing, so databases made by earlier releases get them too.
+EXPRESSION_INDEXES = (
+    f"CREATE INDEX IF NOT EXISTS ix_flow_run_parent ON flow_run ({PARENT_EXPRESSION})",
+)
 
 
 def _configure(dbapi_conn, _record) -> None:
@@ -47,6 +54,9 @@ class Database:
         sa.event.listen(self.engine, "connect", _configure)
         self._write_lock = threading.RLock()
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for statement in EXPRESSION_INDEXES:
+                conn.exec_driver_sql(statement)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -1,9 +1,12 @@
 """Queries specific to runs: the agent queue, the Submitted lock, idempotency look-ups, deletion."""
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from sqlalchemy.engine import Connection
 
-from .rows import _cursor, delete_rows, fetch_rows
+from .rows import _cursor, _decode, delete_rows, fetch_rows
+
+# A child's parent, as the plugin records it in the child's context; indexed (database.py).
+PARENT_EXPRESSION = "json_extract(context, '$.parent_flow_run_id')"
 
 
 def run_id_for_key(conn: Connection, flow_group_id: str, idempotency_key: str) -> Optional[str]:
@@ -49,18 +52,6 @@ def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optio
     return [row[0] for row in cursor.fetchall()]
 
 
-def silent_runs(conn: Connection, states: Sequence[str], silent_since: str) -> List[str]:
-    """Ids of runs in `states` whose last heartbeat (or state change) is older than `silent_since`."""
-    marks = ", ".join("?" * len(states))
-    cursor = _cursor(conn)
-    cursor.execute(
-        f"SELECT id FROM flow_run WHERE state IN ({marks}) AND COALESCE(heartbeat, state_timestamp) < ? "
-        "ORDER BY state_timestamp",
-        (*states, silent_since),
-    )
-    return [row[0] for row in cursor.fetchall()]
-
-
 def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
     """Delete a flow run with its states, task runs (and their states) and logs."""
     task_run_ids = [r["id"] for r in fetch_rows(conn, "task_run", ["id"], flow_run_id=flow_run_id)]
@@ -68,3 +59,32 @@ def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
     for table in ("task_run", "flow_run_state", "log"):
         delete_rows(conn, table, "flow_run_id", [flow_run_id])
     return delete_rows(conn, "flow_run", "id", [flow_run_id]) > 0
+
+
+def child_runs(conn: Connection, parent_flow_run_id: str) -> List[Dict[str, Any]]:
+    """Runs whose context names `parent_flow_run_id` as their parent (id, name, state, context)."""
+    cursor = _cursor(conn)
+    cursor.execute(
+        f"SELECT id, name, state, context FROM flow_run WHERE {PARENT_EXPRESSION} = ? ORDER BY created, id",
+        (parent_flow_run_id,),
+    )
+    return [_decode("flow_run", ("id", "name", "state", "context"), row) for row in cursor.fetchall()]
+
+
+def active_runs(conn: Connection, states: Sequence[str]) -> List[Dict[str, Any]]:
+    """Runs in `states` with what the recovery sweep judges them by, oldest change first."""
+    columns = ("id", "name", "tenant_id", "flow_group_id", "state", "state_timestamp", "heartbeat",
+               "times_resurrected")
+    marks = ", ".join("?" * len(states))
+    cursor = _cursor(conn)
+    cursor.execute(f"SELECT {', '.join(columns)} FROM flow_run WHERE state IN ({marks}) ORDER BY state_timestamp",
+                   tuple(states))
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def retry_count(conn: Connection, task_run_id: str) -> int:
+    """How many Retrying states the task run has had."""
+    cursor = _cursor(conn)
+    cursor.execute("SELECT COUNT(*) FROM task_run_state WHERE task_run_id = ? AND state = 'Retrying'",
+                   (task_run_id,))
+    return int(cursor.fetchone()[0])

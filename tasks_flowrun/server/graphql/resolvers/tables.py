@@ -26,6 +26,20 @@ def _by_pk_resolver(table: str) -> Callable:
     return resolve
 
 
+def _flow_run_by_pk_resolver() -> Callable:
+    """`flow_run_by_pk` is how Prefect's flow runner polls its own run while it runs: each
+    read is recorded as proof that a flow process is alive (see api/liveness.py)."""
+    read = _by_pk_resolver("flow_run")
+
+    def resolve(root: Any, info: Any, id: str):
+        row = read(root, info, id)
+        polls = getattr(info.context, "polls", None)
+        if row is not None and polls is not None and row.get("state") in ("Running", "Cancelling"):
+            polls.saw(row["id"])
+        return row
+    return resolve
+
+
 def _object_resolver(target: str, local: str, remote: str) -> Callable:
     def resolve(row: Dict[str, Any], info: Any):
         if row.get(local) is None:
@@ -49,7 +63,8 @@ def attach(schema: GraphQLSchema) -> None:
     query = cast(GraphQLObjectType, schema.query_type)
     for name in TABLES:
         query.fields[name].resolve = _list_resolver(name)
-        query.fields[f"{name}_by_pk"].resolve = _by_pk_resolver(name)
+        query.fields[f"{name}_by_pk"].resolve = (
+            _flow_run_by_pk_resolver() if name == "flow_run" else _by_pk_resolver(name))
         object_type = cast(GraphQLObjectType, schema.type_map[name])
         for rel_name, rel in RELATIONS.get(name, {}).items():
             make = _object_resolver if rel.kind == "object" else _array_resolver

@@ -1,0 +1,162 @@
+"""Runs whose process died: detect them, re-run their unfinished work, give up after a budget.
+
+A flow run in Submitted, Running or Cancelling is *dead* when
+
+- its last heartbeat (or state change) is older than the timeout (`Submitted` gets at least
+  two minutes: an agent may need that long to start a process on a busy machine), or
+- its flow process once polled its own state in this state and then stopped polling for
+  longer than the timeout (see `liveness.py`): an orphaned `prefect heartbeat` process
+  keeps heartbeating for a dead flow process, its polls stop with it.
+
+What happens to a dead run, like Prefect Server's ZombieKiller and Lazarus together:
+
+- Cancelling: it becomes Cancelled (the process that was stopping it is gone).
+- A run with a task run waiting for its time (Paused, Retrying, Scheduled, Resume) is left
+  alone: it has no process on purpose while it waits.
+- Otherwise its Running task runs are handed back: Retrying (counting one of the task's
+  retries) when the task has retries left, else Pending; and the run is Scheduled again,
+  due now, so an agent deploys it and the rerun executes exactly the unfinished work.
+  Successful task runs keep their states and results.
+- After `max_resurrections` reschedules (or when the flow group disables Lazarus), its
+  Running task runs and the run itself become Failed, with a message that says why.
+
+Flow groups with heartbeats disabled (`heartbeat_enabled: false`) are never judged.
+"""
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from prefect.engine.state import Cancelled, Failed, Pending, Retrying, Scheduled
+from sqlalchemy.engine import Connection
+
+from ..storage.reads import get_row
+from ..storage.rows import fetch_rows
+from ..storage.runs import active_runs, retry_count
+from ..timestamps import to_datetime
+from .liveness import RunnerPolls
+from .logs import write_run_logs
+from .rows import update
+from .states import record_state, set_flow_run_state
+
+WATCHED_STATES = ("Submitted", "Running", "Cancelling")
+WAITING_TASK_STATES = ("Paused", "Retrying", "Scheduled", "Resume")
+MIN_SUBMITTED_TIMEOUT = dt.timedelta(minutes=2)
+LOGGER_NAME = "tasks_flowrun.recovery"
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    """
+    How dead runs are judged and recovered.
+
+    Args:
+        - heartbeat_timeout (timedelta): silence after which a run's process is dead
+        - max_resurrections (int): reschedules of one run before it is marked Failed
+    """
+
+    heartbeat_timeout: dt.timedelta = dt.timedelta(seconds=120)
+    max_resurrections: int = 3
+
+    def timeout_for(self, state: str) -> dt.timedelta:
+        if state == "Submitted":
+            return max(self.heartbeat_timeout, MIN_SUBMITTED_TIMEOUT)
+        return self.heartbeat_timeout
+
+
+def _seconds(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds())
+
+
+def death_reason(run: Dict[str, Any], now: dt.datetime, policy: RecoveryPolicy,
+                 polls: Optional[RunnerPolls] = None) -> Optional[str]:
+    """Why `run` (a row of `active_runs`) is dead, or None while it looks alive."""
+    limit = policy.timeout_for(run["state"])
+    last_beat = to_datetime(run["heartbeat"] or run["state_timestamp"])
+    if last_beat is not None and now - last_beat > limit:
+        return f"no heartbeat for {_seconds(now - last_beat)} s (timeout {_seconds(limit)} s)"
+    polled = polls.last(run["id"]) if polls is not None and run["state"] != "Submitted" else None
+    entered = to_datetime(run["state_timestamp"])
+    if polled is None or (run["state"] == "Running" and entered is not None and polled < entered):
+        return None  # its flow process has not polled in this state: heartbeats alone decide
+    if now - polled > limit:
+        return (f"its flow process stopped polling its state {_seconds(now - polled)} s ago "
+                f"(timeout {_seconds(limit)} s); heartbeats still arriving come from an orphaned "
+                "heartbeat process")
+    return None
+
+
+def recover_dead_runs(conn: Connection, now: dt.datetime, policy: RecoveryPolicy,
+                      polls: Optional[RunnerPolls] = None) -> Dict[str, List[str]]:
+    """Recover every dead run (see the module docstring); returns the ids by outcome."""
+    outcome: Dict[str, List[str]] = {"rescheduled": [], "failed": [], "cancelled": []}
+    for run in active_runs(conn, WATCHED_STATES):
+        reason = death_reason(run, now, policy, polls)
+        if reason is None:
+            continue
+        settings = (get_row(conn, "flow_group", id=run["flow_group_id"]) or {}).get("settings") or {}
+        if not settings.get("heartbeat_enabled", True):
+            continue  # without heartbeats, silence says nothing about the run
+        task_runs = fetch_rows(conn, "task_run", ("id", "task_id", "state", "version", "tenant_id",
+                                                  "serialized_state"), flow_run_id=run["id"])
+        if run["state"] == "Cancelling":
+            _cancel(conn, run, reason)
+            outcome["cancelled"].append(run["id"])
+        elif any(t["state"] in WAITING_TASK_STATES for t in task_runs):
+            continue  # a task waits for its time: no process on purpose
+        elif run["times_resurrected"] >= policy.max_resurrections or not settings.get("lazarus_enabled", True):
+            _fail(conn, run, task_runs, reason, policy)
+            outcome["failed"].append(run["id"])
+        else:
+            _reschedule(conn, run, task_runs, reason, now, policy)
+            outcome["rescheduled"].append(run["id"])
+        if polls is not None:
+            polls.forget(run["id"])
+    return outcome
+
+
+def _log(conn: Connection, run: Dict[str, Any], level: str, message: str, task_run_id: Optional[str] = None) -> None:
+    write_run_logs(conn, [{"flow_run_id": run["id"], "task_run_id": task_run_id, "name": LOGGER_NAME,
+                           "level": level, "message": message}])
+
+
+def _cancel(conn: Connection, run: Dict[str, Any], reason: str) -> None:
+    message = f"The run was cancelling when its process died ({reason}): marking it Cancelled."
+    set_flow_run_state(conn, run["id"], Cancelled(message).serialize())
+    _log(conn, run, "WARNING", message)
+
+
+def _reschedule(conn: Connection, run: Dict[str, Any], task_runs: List[Dict[str, Any]], reason: str,
+                now: dt.datetime, policy: RecoveryPolicy) -> None:
+    attempt = run["times_resurrected"] + 1
+    for task_run in task_runs:
+        if task_run["state"] != "Running":
+            continue
+        task = get_row(conn, "task", id=task_run["task_id"]) or {}
+        retries = retry_count(conn, task_run["id"])
+        if retries < (task.get("max_retries") or 0):
+            message = (f"Its process died ({reason}): retrying the task run "
+                       f"(retry {retries + 1} of {task['max_retries']}).")
+            state = Retrying(message, run_count=retries + 1, start_time=now).serialize()
+        else:
+            message = f"Its process died ({reason}): the rescheduled flow run runs it again."
+            state = Pending(message).serialize()
+        record_state(conn, "task_run", task_run, state)
+    message = (f"The run's process died ({reason}). Rescheduled to run its unfinished tasks again "
+               f"(attempt {attempt} of {policy.max_resurrections}).")
+    set_flow_run_state(conn, run["id"], Scheduled(message, start_time=now).serialize())
+    update(conn, "flow_run", run["id"], times_resurrected=attempt)
+    _log(conn, run, "WARNING", message)
+
+
+def _fail(conn: Connection, run: Dict[str, Any], task_runs: List[Dict[str, Any]], reason: str,
+          policy: RecoveryPolicy) -> None:
+    if run["times_resurrected"] >= policy.max_resurrections:
+        why = f"after {run['times_resurrected']} reschedules (the limit)"
+    else:
+        why = "and its flow group disables rescheduling (lazarus_enabled: false)"
+    message = f"The run's process died ({reason}) {why}: marking the run Failed."
+    for task_run in task_runs:
+        if task_run["state"] == "Running":
+            record_state(conn, "task_run", task_run, Failed(f"Its process died ({reason}).").serialize())
+    set_flow_run_state(conn, run["id"], Failed(message).serialize())
+    _log(conn, run, "ERROR", message)
