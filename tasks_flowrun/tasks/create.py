@@ -39,6 +39,7 @@ _OPTIONS = (
     "raise_final_state",
     "max_duration",
     "poll_interval",
+    "mirror_final_state",
 )
 
 
@@ -103,12 +104,17 @@ class CreateFlowRun(Task):
             defaults to `True`
         - stream_logs (bool, optional): with `wait`, log the child's log lines;
             defaults to `False`
-        - raise_final_state (bool, optional): with `wait`, end this task in the child's
-            final state; defaults to `True`
+        - raise_final_state (bool, optional): with `wait`, end this task `Success` if the
+            child succeeded, else `Failed` with a message naming the child and its state
+            (a TriggerFailed / ValidationFailed child keeps that class); defaults to `True`
         - max_duration (timedelta or seconds, optional): with `wait`, the wall-clock
             limit; defaults to 12 hours
         - poll_interval (timedelta or seconds, optional): with `wait`, the shortest poll
             interval (at least 0.5 s); defaults to 0.5 s
+        - mirror_final_state (bool, optional): with `wait` and `raise_final_state`, end
+            this task in the child's own state class instead (`Cancelled`, `TimedOut`,
+            `Skipped`...); Prefect does not count a Cancelled or Skipped task as failed,
+            so the parent flow may then end `Success`; defaults to `False`
         - **kwargs (Any, optional): additional keyword arguments to pass to the Task
             constructor
 
@@ -144,6 +150,7 @@ class CreateFlowRun(Task):
         raise_final_state: bool = True,
         max_duration: Optional[Seconds] = DEFAULT_MAX_DURATION,
         poll_interval: Seconds = DEFAULT_MINIMUM,
+        mirror_final_state: bool = False,
         **kwargs: Any,
     ) -> None:
         self.flow_id = flow_id
@@ -163,6 +170,7 @@ class CreateFlowRun(Task):
         self.raise_final_state = raise_final_state
         self.max_duration = max_duration
         self.poll_interval = poll_interval
+        self.mirror_final_state = mirror_final_state
         kwargs.setdefault("name", "create_flow_run")
         super().__init__(**kwargs)
 
@@ -186,6 +194,7 @@ class CreateFlowRun(Task):
         raise_final_state: Optional[bool] = None,
         max_duration: Optional[Seconds] = None,
         poll_interval: Optional[Seconds] = None,
+        mirror_final_state: Optional[bool] = None,
     ) -> str:
         """
         Create the child run (and wait for it if `wait`). Every argument overrides the
@@ -249,7 +258,7 @@ class CreateFlowRun(Task):
             [flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger  # type: ignore[arg-type]
         )
         if raise_final_state:
-            raise final_signal([views[0].name], [views[0].state], flow_run_id)
+            raise final_signal([views[0].name], [views[0].state], flow_run_id, mirror=bool(mirror_final_state))
         return flow_run_id
 
 

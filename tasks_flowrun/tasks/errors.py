@@ -4,7 +4,8 @@ Prefect 1 has state signals for Success, Failed, Skipped, TriggerFailed... but n
 `Cancelled` or `TimedOut`, which is why `signal_from_state` raises a `ValueError` for a
 child that ended in those states. `CANCEL` and `TIMEOUT` fill that gap: raised from a
 task's `run()`, the task runner traps them like any `PrefectStateSignal` and the task ends
-in a `Cancelled` / `TimedOut` state.
+in a `Cancelled` / `TimedOut` state. The waiting tasks raise them only when asked to mirror
+the child's state (`mirror_final_state=True`); by default such a child fails the task.
 """
 from prefect.engine import signals, state
 

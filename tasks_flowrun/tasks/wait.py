@@ -109,9 +109,14 @@ class WaitForFlowRun(Task):
             the run's name; defaults to `True`
         - stream_logs (bool, optional): log the runs' own log lines, prefixed by the run's
             name; defaults to `False`
-        - raise_final_state (bool, optional): end this task in the child's final state
-            (Success, Failed, Cancelled, TimedOut, Skipped...; for a list, the worst one)
-            instead of returning; defaults to `False`
+        - raise_final_state (bool, optional): end this task as the child ended instead of
+            returning: `Success` if it (for a list: every child) succeeded, else `Failed`
+            with a message naming each child that did not succeed and its state (a
+            TriggerFailed / ValidationFailed child keeps that class); defaults to `False`
+        - mirror_final_state (bool, optional): with `raise_final_state`, end this task in
+            the (worst) child's own state class instead: `Cancelled`, `TimedOut`,
+            `Skipped`... Note that Prefect does not count a Cancelled or Skipped task as
+            failed, so the parent flow may then end `Success`; defaults to `False`
         - max_duration (timedelta or seconds, optional): wall-clock limit (measured on a
             monotonic clock); `WaitTimeoutError` names the unfinished runs when it is
             reached; `None` waits forever; defaults to 12 hours
@@ -142,6 +147,7 @@ class WaitForFlowRun(Task):
         max_duration: Optional[Seconds] = DEFAULT_MAX_DURATION,
         poll_interval: Seconds = DEFAULT_MINIMUM,
         max_poll_interval: Seconds = DEFAULT_MAXIMUM,
+        mirror_final_state: bool = False,
         **kwargs: Any,
     ) -> None:
         self.flow_run_id = flow_run_id
@@ -151,6 +157,7 @@ class WaitForFlowRun(Task):
         self.max_duration = max_duration
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
+        self.mirror_final_state = mirror_final_state
         kwargs.setdefault("name", "wait_for_flow_run")
         super().__init__(**kwargs)
 
@@ -162,6 +169,7 @@ class WaitForFlowRun(Task):
         "max_duration",
         "poll_interval",
         "max_poll_interval",
+        "mirror_final_state",
     )
     def run(  # type: ignore[override]
         self,
@@ -172,6 +180,7 @@ class WaitForFlowRun(Task):
         max_duration: Optional[Seconds] = None,
         poll_interval: Optional[Seconds] = None,
         max_poll_interval: Optional[Seconds] = None,
+        mirror_final_state: Optional[bool] = None,
     ) -> Union[FlowRunView, List[FlowRunView]]:
         """
         Wait for the run(s) to finish.
@@ -180,10 +189,13 @@ class WaitForFlowRun(Task):
             - flow_run_id (str or List[str], optional): the run (or runs) to wait for
             - stream_states (bool, optional): log state changes
             - stream_logs (bool, optional): log the runs' log lines
-            - raise_final_state (bool, optional): end in the (worst) child's final state
+            - raise_final_state (bool, optional): end `Success` if every child succeeded,
+                else `Failed` naming the children that did not
             - max_duration (timedelta or seconds, optional): wall-clock limit
             - poll_interval (timedelta or seconds, optional): shortest poll interval
             - max_poll_interval (timedelta or seconds, optional): longest poll interval
+            - mirror_final_state (bool, optional): with `raise_final_state`, end in the
+                (worst) child's own state class (Cancelled, TimedOut, Skipped...)
 
         Returns:
             - FlowRunView or List[FlowRunView]: the finished run(s), in the order given
@@ -200,7 +212,9 @@ class WaitForFlowRun(Task):
         views = wait_for_runs(ids, bool(stream_states), bool(stream_logs), limit, backoff, self.logger)
         result: Union[FlowRunView, List[FlowRunView]] = views[0] if single else views
         if raise_final_state:
-            raise final_signal([v.name for v in views], [v.state for v in views], result)
+            raise final_signal(
+                [v.name for v in views], [v.state for v in views], result, mirror=bool(mirror_final_state)
+            )
         return result
 
 

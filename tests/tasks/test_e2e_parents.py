@@ -109,8 +109,9 @@ def test_child_outcomes_reach_the_waiting_task(client, project, agent):
     returned = view.get_task_run(task_slug="wait_for_flow_run-1").get_result()
     assert isinstance(returned, FlowRunView) and returned.state.is_failed()
 
-    wait_finished(cancelled, timeout=180)
-    assert task_state(client, cancelled, "wait_for_flow_run") == "Cancelled"
+    # a cancelled child fails the waiting task, and so the parent (by default)
+    assert wait_finished(cancelled, timeout=180).state.is_failed()
+    assert task_state(client, cancelled, "wait_for_flow_run") == "Failed"
 
 
 def test_three_levels_each_waiting_on_the_one_below(client, project, agent):

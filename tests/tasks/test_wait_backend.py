@@ -86,25 +86,28 @@ def test_every_poll_is_one_request_and_timeout_is_wall_clock(make_children, requ
     assert "p-child-0" in message and ids[0] in message and "in state Scheduled" in message
 
 
-FINAL_STATES = [
-    (states.Success("ok"), states.Success),
-    (states.Failed("boom"), states.Failed),
-    (states.Cancelled("stopped"), states.Cancelled),
-    (states.TimedOut("slow"), states.TimedOut),
-    (states.Skipped("skip"), states.Skipped),
-    (states.TriggerFailed("upstream"), states.TriggerFailed),
+FINAL_STATES = [  # (child's final state, task state by default, task state mirrored)
+    (states.Success("ok"), states.Success, states.Success),
+    (states.Failed("boom"), states.Failed, states.Failed),
+    (states.Cancelled("stopped"), states.Failed, states.Cancelled),
+    (states.TimedOut("slow"), states.Failed, states.TimedOut),
+    (states.Skipped("skip"), states.Failed, states.Skipped),
+    (states.TriggerFailed("upstream"), states.TriggerFailed, states.TriggerFailed),
 ]
 
 
-@pytest.mark.parametrize("final, expected", FINAL_STATES, ids=[type(s).__name__ for s, _ in FINAL_STATES])
-def test_raise_final_state_mirrors_every_final_state(make_children, final, expected):
+@pytest.mark.parametrize("final, expected, mirrored", FINAL_STATES, ids=[type(s[0]).__name__ for s in FINAL_STATES])
+def test_raise_final_state_fails_unless_success_or_mirrors_on_request(make_children, final, expected, mirrored):
     [child] = make_children(1, final=final)
     with Flow("waiting-parent") as flow:
         raising = WaitForFlowRun(raise_final_state=True, name="raising")(child)
+        mirroring = WaitForFlowRun(raise_final_state=True, mirror_final_state=True, name="mirroring")(child)
         returning = WaitForFlowRun(raise_final_state=False, name="returning")(child)
     result = flow.run()
     assert type(result.result[raising]) is expected
-    assert "p-child-0" in result.result[raising].message
+    assert type(result.result[mirroring]) is mirrored
+    message = f"Child flow run 'p-child-0' finished in state {type(final).__name__}: {final.message}"
+    assert result.result[raising].message == message
     assert result.result[returning].is_successful() and not result.result[returning].is_skipped()
     view = result.result[returning].result
     assert isinstance(view, FlowRunView) and type(view.state) is type(final)
