@@ -1,9 +1,14 @@
 """The default idempotency key, run name and parent record (pure functions of the context)."""
 import datetime
 
+import pendulum
+import prefect
 from prefect import Flow, task
+from prefect.schedules import Schedule
+from prefect.schedules.clocks import DatesClock
 
-from tasks_flowrun.tasks.keys import default_idempotency_key, default_run_name, parent_context
+from tasks_flowrun.tasks.keys import CallCounter, default_idempotency_key, default_run_name, parent_context
+from tests.helpers import run_at_once
 
 CTX = {"flow_run_id": "fr-1", "flow_run_name": "parent", "task_run_id": "tr-1", "task_slug": "create_flow_run-1"}
 
@@ -77,3 +82,68 @@ def test_local_flow_run_keys_are_distinct_per_map_index_and_stable_across_retrie
     # a new local run is a new parent: new keys
     second = flow.run()
     assert not set(keys) & {k for k, _ in second.result[mapped].result}
+
+
+def test_local_run_key_includes_the_scheduled_start_time_of_the_iteration():
+    start = pendulum.datetime(2031, 1, 2, 3, 4, 5, tz="UTC")
+    local = {**CTX, "scheduled_start_time": start}
+    assert default_idempotency_key(local) == "fr-1@2031-01-02T03:04:05+00:00:create_flow_run-1"
+    later = default_idempotency_key({**local, "scheduled_start_time": start.add(seconds=1)})
+    assert later != default_idempotency_key(local)
+    # with a backend the flow run id alone identifies the run (a restart keeps it)
+    assert default_idempotency_key({**local, "running_with_backend": True}) == "fr-1:create_flow_run-1"
+
+
+def test_calls_in_one_task_run_get_numbered_keys_and_a_retry_maps_them_back():
+    attempt = {**CTX, "map_index": 2, "task_run_count": 1}
+    with prefect.context(**attempt):
+        first = [default_idempotency_key() for _ in range(3)]
+    assert first == ["fr-1:create_flow_run-1[2]", "fr-1:create_flow_run-1[2]~2", "fr-1:create_flow_run-1[2]~3"]
+    with prefect.context(**{**attempt, "task_run_count": 2}):  # the retry numbers its calls from 1 again
+        assert [default_idempotency_key() for _ in range(3)] == first
+    # another map index, loop iteration or task run counts on its own
+    assert default_idempotency_key({**attempt, "map_index": 3}) == "fr-1:create_flow_run-1[3]"
+    assert default_idempotency_key({**attempt, "task_loop_count": 2}) == "fr-1:create_flow_run-1[2]#2"
+    assert default_idempotency_key({**attempt, "task_run_id": "tr-other"}) == "fr-1:create_flow_run-1[2]"
+    # outside a task run (no task_run_count) nothing tells a 2nd call from a re-run
+    assert default_idempotency_key(CTX) == default_idempotency_key(CTX) == "fr-1:create_flow_run-1"
+    # without a flow run, the task run id is numbered the same way
+    lone = {"task_run_id": "tr-lone", "task_run_count": 1}
+    assert [default_idempotency_key(lone) for _ in range(2)] == ["tr-lone", "tr-lone~2"]
+
+
+def test_call_counter_is_thread_safe_and_bounded():
+    counter = CallCounter(limit=3)
+    numbers = run_at_once(lambda: counter.next("scope"), threads=8)
+    assert sorted(numbers) == list(range(1, 9))
+    for scope in ("a", "b", "c", "d"):
+        counter.next(scope)
+    assert len(counter) == 3
+    assert counter.next("scope") == 1  # the least recently used scope was forgotten
+    assert counter.next("d") == 2
+
+
+@task
+def two_keys():
+    return default_idempotency_key(), default_idempotency_key()
+
+
+def test_each_iteration_of_a_scheduled_local_run_gets_new_keys():
+    now = pendulum.now("UTC")
+    when = [now.add(seconds=0.2), now.add(seconds=1.2)]
+    with Flow("scheduled-keys", schedule=Schedule(clocks=[DatesClock(when)])) as flow:
+        keys = two_keys()
+    seen = []
+
+    def record(flow_, old, new):  # called on every state change of each iteration
+        if new.is_successful():
+            seen.append(new.result[keys].result)
+        return new
+
+    flow.state_handlers.append(record)
+    flow.run()
+    assert len(seen) == 2
+    (a1, a2), (b1, b2) = seen
+    assert len({a1, a2, b1, b2}) == 4
+    assert a2 == a1 + "~2" and b2 == b1 + "~2"
+    assert a1.split("@")[0] == b1.split("@")[0]  # one flow run id: the iteration tells them apart
