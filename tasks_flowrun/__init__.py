@@ -1,8 +1,9 @@
-"""tasks_flowrun: create and wait for child flow runs from Prefect 1.x parent flows.
+"""tasks_flowrun: create, wait for and read child flow runs from Prefect 1.x parent flows.
 
-A drop-in for `prefect.tasks.prefect.create_flow_run` / `wait_for_flow_run`, without their
-defects; works against any Prefect 1 backend (Prefect Server, or the embedded backend in
-`tasks_flowrun.server`, which the tasks never import).
+A drop-in for `prefect.tasks.prefect.create_flow_run` / `wait_for_flow_run` /
+`get_task_run_result`, without their defects; works against any Prefect 1 backend
+(Prefect Server, or the embedded backend in `tasks_flowrun.server`, which the tasks never
+import).
 
 The public names are imported lazily, so that `tasks_flowrun.server` and the CLI do not pay
 for (or depend on) the task modules.
@@ -12,13 +13,22 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["CreateFlowRun", "WaitForFlowRun", "create_flow_run", "wait_for_flow_run"]
+__all__ = [
+    "CreateFlowRun",
+    "GetTaskRunResult",
+    "WaitForFlowRun",
+    "create_flow_run",
+    "get_task_run_result",
+    "wait_for_flow_run",
+]
 
 _HOMES = {
     "CreateFlowRun": "tasks_flowrun.tasks.create",
     "create_flow_run": "tasks_flowrun.tasks.create",
     "WaitForFlowRun": "tasks_flowrun.tasks.wait",
     "wait_for_flow_run": "tasks_flowrun.tasks.wait",
+    "GetTaskRunResult": "tasks_flowrun.tasks.results",
+    "get_task_run_result": "tasks_flowrun.tasks.results",
 }
 
 

@@ -76,10 +76,19 @@ def test_sql_lives_in_storage_only():
 
 
 def test_public_api():
-    assert sorted(tasks_flowrun.__all__) == ["CreateFlowRun", "WaitForFlowRun", "create_flow_run", "wait_for_flow_run"]
+    assert sorted(tasks_flowrun.__all__) == [
+        "CreateFlowRun",
+        "GetTaskRunResult",
+        "WaitForFlowRun",
+        "create_flow_run",
+        "get_task_run_result",
+        "wait_for_flow_run",
+    ]
     from prefect import Task
 
     assert issubclass(tasks_flowrun.CreateFlowRun, Task)
     assert issubclass(tasks_flowrun.WaitForFlowRun, Task)
     assert isinstance(tasks_flowrun.create_flow_run, tasks_flowrun.CreateFlowRun)
     assert isinstance(tasks_flowrun.wait_for_flow_run, tasks_flowrun.WaitForFlowRun)
+    assert issubclass(tasks_flowrun.GetTaskRunResult, Task)
+    assert isinstance(tasks_flowrun.get_task_run_result, tasks_flowrun.GetTaskRunResult)

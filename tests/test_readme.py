@@ -10,7 +10,7 @@ from typing import Dict, List, Set
 
 import pytest
 
-from tasks_flowrun import CreateFlowRun, WaitForFlowRun
+from tasks_flowrun import CreateFlowRun, GetTaskRunResult, WaitForFlowRun
 from tasks_flowrun.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,8 @@ README = (ROOT / "README.md").read_text()
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`([^`\n]+)`")
 TASK_CALLS = {"create_flow_run": CreateFlowRun, "CreateFlowRun": CreateFlowRun,
-              "wait_for_flow_run": WaitForFlowRun, "WaitForFlowRun": WaitForFlowRun}
+              "wait_for_flow_run": WaitForFlowRun, "WaitForFlowRun": WaitForFlowRun,
+              "get_task_run_result": GetTaskRunResult, "GetTaskRunResult": GetTaskRunResult}
 
 
 def blocks(language: str) -> List[str]:
@@ -78,7 +79,8 @@ def test_python_blocks_compile_and_call_the_tasks_with_real_options() -> None:
 @pytest.mark.parametrize(
     "heading, task",
     [("`CreateFlowRun` / `create_flow_run` options", CreateFlowRun),
-     ("`WaitForFlowRun` / `wait_for_flow_run` options", WaitForFlowRun)],
+     ("`WaitForFlowRun` / `wait_for_flow_run` options", WaitForFlowRun),
+     ("`GetTaskRunResult` / `get_task_run_result` options", GetTaskRunResult)],
 )
 def test_option_tables_list_exactly_the_real_options(heading: str, task: type) -> None:
     assert table_after(heading) == options_of(task)
@@ -86,10 +88,11 @@ def test_option_tables_list_exactly_the_real_options(heading: str, task: type) -
 
 def test_inline_task_options_exist() -> None:
     """Backticked snake_case names next to the tables are options of one of the tasks."""
-    all_options = options_of(CreateFlowRun) | options_of(WaitForFlowRun)
+    all_options = options_of(CreateFlowRun) | options_of(WaitForFlowRun) | options_of(GetTaskRunResult)
     section = README[README.index("## Using the tasks"):README.index("## The embedded backend")]
     for name in INLINE.findall(FENCE.sub("", section)):
         if re.fullmatch(r"[a-z]+(_[a-z]+)+", name) and name not in {"create_flow_run", "wait_for_flow_run",
+                                                                  "get_task_run_result",
                                                                   "parent_flow_run_id", "parent_task_run_id",
                                                                   "parent_map_index", "hello_world", "fan_out"}:
             assert name in all_options, f"`{name}` is not an option of the tasks"

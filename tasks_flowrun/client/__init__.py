@@ -31,4 +31,13 @@ __all__ = [
     "flow_run_views",
     "read_agents",
     "read_flow_runs",
+    "TaskRunNotFoundError",
+    "TaskResultUnavailableError",
+    "TaskRunPoll",
+    "mapped_task_runs",
+    "poll_task_run",
+    "task_slugs",
 ]
+
+from .errors import TaskResultUnavailableError, TaskRunNotFoundError  # noqa: E402
+from .task_results import TaskRunPoll, mapped_task_runs, poll_task_run, task_slugs  # noqa: E402

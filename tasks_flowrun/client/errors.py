@@ -44,3 +44,11 @@ def backend_messages(exc: BaseException) -> str:
         if messages:
             return "; ".join(messages)
     return str(exc)
+
+
+class TaskRunNotFoundError(ValueError):
+    """A flow run has no task run with the task slug (and map index) asked for."""
+
+
+class TaskResultUnavailableError(ValueError):
+    """A task run finished, but its result cannot be loaded (not persisted, not readable)."""

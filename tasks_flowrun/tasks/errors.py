@@ -15,6 +15,8 @@ from ..client.errors import (
     BackendRejectedError,
     FlowNotFoundError,
     FlowRunNotFoundError,
+    TaskResultUnavailableError,
+    TaskRunNotFoundError,
 )
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "FlowNotFoundError",
     "FlowRunNotFoundError",
     "TIMEOUT",
+    "TaskResultUnavailableError",
+    "TaskRunNotFoundError",
     "WaitTimeoutError",
 ]
 

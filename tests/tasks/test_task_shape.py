@@ -7,10 +7,17 @@ import pytest
 from prefect import Task
 
 import tasks_flowrun
-from tasks_flowrun import CreateFlowRun, WaitForFlowRun, create_flow_run, wait_for_flow_run
+from tasks_flowrun import (
+    CreateFlowRun,
+    GetTaskRunResult,
+    WaitForFlowRun,
+    create_flow_run,
+    get_task_run_result,
+    wait_for_flow_run,
+)
 
 
-@pytest.mark.parametrize("cls", [CreateFlowRun, WaitForFlowRun])
+@pytest.mark.parametrize("cls", [CreateFlowRun, WaitForFlowRun, GetTaskRunResult])
 def test_run_takes_the_same_options_as_init(cls):
     init = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
     run = [p for p in inspect.signature(cls.run).parameters if p != "self"]
@@ -24,8 +31,16 @@ def test_run_takes_the_same_options_as_init(cls):
 
 
 def test_public_api():
-    assert set(tasks_flowrun.__all__) == {"CreateFlowRun", "WaitForFlowRun", "create_flow_run", "wait_for_flow_run"}
+    assert set(tasks_flowrun.__all__) == {
+        "CreateFlowRun",
+        "GetTaskRunResult",
+        "WaitForFlowRun",
+        "create_flow_run",
+        "get_task_run_result",
+        "wait_for_flow_run",
+    }
     assert isinstance(create_flow_run, CreateFlowRun) and isinstance(wait_for_flow_run, WaitForFlowRun)
+    assert isinstance(get_task_run_result, GetTaskRunResult)
 
 
 def test_tasks_survive_cloudpickle():
