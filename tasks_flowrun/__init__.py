@@ -19,6 +19,7 @@ __all__ = [
     "WaitForFlowRun",
     "create_flow_run",
     "get_task_run_result",
+    "restart_flow_run",
     "wait_for_flow_run",
 ]
 
@@ -29,6 +30,7 @@ _HOMES = {
     "wait_for_flow_run": "tasks_flowrun.tasks.wait",
     "GetTaskRunResult": "tasks_flowrun.tasks.results",
     "get_task_run_result": "tasks_flowrun.tasks.results",
+    "restart_flow_run": "tasks_flowrun.tasks.restart",
 }
 
 

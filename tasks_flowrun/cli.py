@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--heartbeat-timeout", type=_positive_seconds, default=120.0, metavar="SECONDS",
         help="a flow run silent for this long lost its process: its unfinished tasks are re-run "
-             "(rescheduled up to 3 times, then Failed) (default: %(default)s)",
+             "(the run is rescheduled, then Failed after --max-resurrections) (default: %(default)s)",
+    )
+    server.add_argument(
+        "--max-resurrections", type=int, default=3, metavar="N",
+        help="reschedules of one run whose process died before it is marked Failed (default: %(default)s)",
     )
     server.set_defaults(handler=_run_server)
 
@@ -91,8 +95,11 @@ def _run_server(args: argparse.Namespace) -> int:
         from .server.settings import ServerSettings
     except ImportError as exc:
         return _missing_extra(exc)
+    if args.max_resurrections < 0:
+        print("tasks-flowrun server: --max-resurrections must be 0 or more", file=sys.stderr)
+        return 2
     settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=args.api_key,
-                              heartbeat_timeout=args.heartbeat_timeout)
+                              heartbeat_timeout=args.heartbeat_timeout, max_resurrections=args.max_resurrections)
     return serve(settings)
 
 

@@ -82,6 +82,7 @@ def test_public_api():
         "WaitForFlowRun",
         "create_flow_run",
         "get_task_run_result",
+        "restart_flow_run",
         "wait_for_flow_run",
     ]
     from prefect import Task

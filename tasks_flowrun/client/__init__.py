@@ -10,6 +10,7 @@ from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, 
 from .flow_cache import FLOW_CACHE, FlowCache
 from .flow_runs import create_flow_run, flow_run_url, flow_run_views, read_agents, read_flow_runs
 from .flows import ChildFlow, find_child_flow
+from .restarts import RERUNS, RerunDetector, needs_restart, restart_flow_run
 
 __all__ = [
     "AmbiguousFlowError",
@@ -31,6 +32,10 @@ __all__ = [
     "flow_run_views",
     "read_agents",
     "read_flow_runs",
+    "RERUNS",
+    "RerunDetector",
+    "needs_restart",
+    "restart_flow_run",
     "TaskRunNotFoundError",
     "TaskResultUnavailableError",
     "TaskRunPoll",

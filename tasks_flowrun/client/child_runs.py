@@ -43,11 +43,13 @@ class ChildRun:
         - flow_run_id (str): the run's id
         - outcome (str): `CREATED`, `RE_ATTACHED` (a run already had the key), or
             `CREATED_OR_RE_ATTACHED` (an idempotent create whose answer does not say)
+        - state (str, optional): with `RE_ATTACHED`, the state the run had when found
     """
 
     child: ChildFlow
     flow_run_id: str
     outcome: str
+    state: Optional[str] = None
 
 
 def create_child_run(
@@ -59,6 +61,7 @@ def create_child_run(
     flow_name: Optional[str] = None,
     project_name: Optional[str] = None,
     cache: FlowCache = FLOW_CACHE,
+    fresh: bool = False,
 ) -> ChildRun:
     """
     Create a run of the identified flow, or re-attach to the one made with the key: one
@@ -76,6 +79,8 @@ def create_child_run(
         - flow_name (str, optional): a flow name
         - project_name (str, optional): the project of `flow_name`
         - cache (FlowCache, optional): the look-up cache; defaults to the process's
+        - fresh (bool, optional): look up even on a cache hit, so that a run already
+            made with the key is found with its state (for retries and restarts)
 
     Returns:
         - ChildRun: the flow, the run id and what happened
@@ -86,6 +91,8 @@ def create_child_run(
     """
     ident = {"flow_id": flow_id, "flow_group_id": flow_group_id, "flow_name": flow_name, "project_name": project_name}
     entry = cache_key(client, **ident)
+    if fresh:
+        return _from_look_up(client, inputs_for, idempotency_key, ident, entry, cache)
     cached = cache.get(entry)
     if cached is None:
         with cache.single_flight(entry):
@@ -116,7 +123,7 @@ def _from_look_up(
     child = find_child_flow(client, **ident, idempotency_key=idempotency_key)
     cache.put(entry, child)
     if child.existing_run_id:
-        return ChildRun(child, child.existing_run_id, RE_ATTACHED)
+        return ChildRun(child, child.existing_run_id, RE_ATTACHED, child.existing_run_state)
     if refused is not None and stale is not None and _same_target(stale, child):
         raise refused  # the flow did not change: the backend's refusal stands
     return ChildRun(child, create_flow_run(client, child, inputs_for(child)), CREATED)

@@ -9,7 +9,7 @@ for the same flow group (any version). A retry or restart then re-attaches to it
 create request, whatever the backend's idempotency scope, even if the child flow was
 re-registered (and the version first used archived) in between.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional
 
 import prefect
@@ -37,6 +37,7 @@ class ChildFlow:
             the idempotency key given to the look-up
         - archived (bool): whether the version found is archived (only returned to
             re-attach to `existing_run_id`)
+        - existing_run_state (str, optional): the state of `existing_run_id`
     """
 
     flow_id: str
@@ -49,6 +50,7 @@ class ChildFlow:
     tenant_slug: Optional[str] = None
     existing_run_id: Optional[str] = None
     archived: bool = False
+    existing_run_state: Optional[str] = None
 
 
 def find_child_flow(
@@ -93,6 +95,7 @@ def find_child_flow(
     rows: List[Dict[str, Any]] = list(data.get("flow") or [])
     slug = _tenant_slug(client, data.get("tenant") or [])
     keyed = {run.get("id"): (run.get("flow") or {}).get("flow_group_id") for run in data.get("flow_run") or []}
+    run_states = {run.get("id"): run.get("state") for run in data.get("flow_run") or []}
 
     if flow_id:
         exact = [row for row in rows if row.get("id") == flow_id]
@@ -105,8 +108,14 @@ def find_child_flow(
                     f"Pass flow_group_id={row.get('flow_group_id')!r} or flow_name={row.get('name')!r} "
                     "to run the newest version."
                 )
-            return _child(row, pinned=True, slug=slug, existing=existing)
-    return _newest_of_one_group(rows, what, slug, keyed)
+            return _with_state(_child(row, pinned=True, slug=slug, existing=existing), run_states)
+    return _with_state(_newest_of_one_group(rows, what, slug, keyed), run_states)
+
+
+def _with_state(child: ChildFlow, run_states: Dict[str, Any]) -> ChildFlow:
+    if not child.existing_run_id:
+        return child
+    return replace(child, existing_run_state=run_states.get(child.existing_run_id))
 
 
 def _existing(keyed: Dict[str, Any], row: Dict[str, Any]) -> Optional[str]:

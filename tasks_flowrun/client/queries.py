@@ -45,6 +45,42 @@ CREATE_FLOW_RUN: Dict[str, Any] = {
     "mutation($input: create_flow_run_input!)": {"create_flow_run(input: $input)": {"id": True}}
 }
 
+# A run's state and its task runs' states, to restart it in place (`restarts.py`). By
+# `flow_run(where:)`, not `flow_run_by_pk`: a flow process polls its own run by primary
+# key, and the embedded backend takes those polls as the process's proof of life.
+RUN_FOR_RESTART: Dict[str, Any] = {
+    "query($id: uuid!)": {
+        with_args("flow_run", {"where": {"id": {"_eq": EnumValue("$id")}}}): {
+            "id": True,
+            "version": True,
+            "state": True,
+            "task_runs": {"id": True, "state": True},
+        }
+    }
+}
+
+SET_TASK_RUN_STATES: Dict[str, Any] = {
+    "mutation($input: set_task_run_states_input!)": {
+        "set_task_run_states(input: $input)": {"states": {"id": True}}
+    }
+}
+
+SET_FLOW_RUN_STATES: Dict[str, Any] = {
+    "mutation($input: set_flow_run_states_input!)": {
+        "set_flow_run_states(input: $input)": {"states": {"id": True}}
+    }
+}
+
+# At most two Running states of a flow run: two mean it has run before (a restart).
+RUNNING_STATES: Dict[str, Any] = {
+    "query($id: uuid!)": {
+        with_args(
+            "flow_run_state",
+            {"where": {"flow_run_id": {"_eq": EnumValue("$id")}, "state": {"_eq": "Running"}}, "limit": 2},
+        ): {"id": True}
+    }
+}
+
 AGENTS: Dict[str, Any] = {
     "query": {"agent": {"id": True, "name": True, "labels": True, "last_queried": True}}
 }
@@ -73,7 +109,11 @@ def flow_lookup(with_key: bool) -> Dict[str, Any]:
     document: Dict[str, Any] = {flows: FLOW_FIELDS, "tenant": {"id": True, "slug": True}}
     if not with_key:
         return {"query($where: flow_bool_exp)": document}
-    document[with_args("flow_run", {"where": _var("run_where")})] = {"id": True, "flow": {"flow_group_id": True}}
+    document[with_args("flow_run", {"where": _var("run_where")})] = {
+        "id": True,
+        "state": True,
+        "flow": {"flow_group_id": True},
+    }
     return {"query($where: flow_bool_exp, $run_where: flow_run_bool_exp)": document}
 
 

@@ -4,12 +4,22 @@ from typing import Any, Dict, Iterable, Optional
 
 import prefect
 from prefect import Task
+from prefect.engine.results import PrefectResult
 from prefect.run_configs import RunConfig
 from prefect.utilities.tasks import defaults_from_attrs
 
-from ..client import CREATED, RE_ATTACHED, ChildFlow, create_child_run, flow_run_url
+from ..client import (
+    CREATED,
+    RE_ATTACHED,
+    RERUNS,
+    ChildFlow,
+    create_child_run,
+    flow_run_url,
+    needs_restart,
+    restart_flow_run,
+)
 from .backoff import DEFAULT_MINIMUM
-from .keys import default_idempotency_key, default_run_name, parent_context
+from .keys import CANCEL_WITH_PARENT, default_idempotency_key, default_run_name, parent_context
 from .outcome import final_signal
 from .times import StartTime, resolve_start_time
 from .validate import (
@@ -40,6 +50,8 @@ _OPTIONS = (
     "max_duration",
     "poll_interval",
     "mirror_final_state",
+    "restart_failed",
+    "cancel_with_parent",
 )
 
 
@@ -115,8 +127,18 @@ class CreateFlowRun(Task):
             this task in the child's own state class instead (`Cancelled`, `TimedOut`,
             `Skipped`...); Prefect does not count a Cancelled or Skipped task as failed,
             so the parent flow may then end `Success`; defaults to `False`
+        - restart_failed (bool, optional): when this task runs again (a retry, or a restart
+            of the parent) and finds its child ended Failed, Cancelled or TimedOut, restart
+            that child in place (its failed task runs rerun, successful ones keep their
+            results, the id stays the same); `False` re-attaches to it as it is; a child
+            still running is re-attached and a successful one reused either way; defaults
+            to `True`
+        - cancel_with_parent (bool, optional): cancel the child when its parent flow run is
+            cancelled (on the embedded backend, recorded in the child's context as
+            `cancel_with_parent`); `False` detaches it; defaults to `True`
         - **kwargs (Any, optional): additional keyword arguments to pass to the Task
-            constructor
+            constructor; the task's `result` defaults to a `PrefectResult`, so the child
+            id survives a restart of the parent without any result configuration
 
     Example:
         ```python
@@ -151,6 +173,8 @@ class CreateFlowRun(Task):
         max_duration: Optional[Seconds] = DEFAULT_MAX_DURATION,
         poll_interval: Seconds = DEFAULT_MINIMUM,
         mirror_final_state: bool = False,
+        restart_failed: bool = True,
+        cancel_with_parent: bool = True,
         **kwargs: Any,
     ) -> None:
         self.flow_id = flow_id
@@ -171,7 +195,12 @@ class CreateFlowRun(Task):
         self.max_duration = max_duration
         self.poll_interval = poll_interval
         self.mirror_final_state = mirror_final_state
+        self.restart_failed = restart_failed
+        self.cancel_with_parent = cancel_with_parent
         kwargs.setdefault("name", "create_flow_run")
+        # The child id is small JSON: kept in the backend with the task's state, so a
+        # restarted parent reads it back with no result storage configured.
+        kwargs.setdefault("result", PrefectResult())
         super().__init__(**kwargs)
 
     @defaults_from_attrs(*_OPTIONS)
@@ -195,6 +224,8 @@ class CreateFlowRun(Task):
         max_duration: Optional[Seconds] = None,
         poll_interval: Optional[Seconds] = None,
         mirror_final_state: Optional[bool] = None,
+        restart_failed: Optional[bool] = None,
+        cancel_with_parent: Optional[bool] = None,
     ) -> str:
         """
         Create the child run (and wait for it if `wait`). Every argument overrides the
@@ -223,7 +254,10 @@ class CreateFlowRun(Task):
 
         key = inputs["idempotency_key"] or default_idempotency_key()
         inputs["idempotency_key"] = key or uuid.uuid4().hex  # the backend dedupes resends too
-        inputs["context"] = {**user_context, **parent_context()}  # the parent record wins
+        record = parent_context()
+        if record:
+            record[CANCEL_WITH_PARENT] = bool(cancel_with_parent)
+        inputs["context"] = {**user_context, **record}  # the parent record wins
         inputs["scheduled_start_time"] = start.isoformat() if start is not None else None
 
         def inputs_for(child: ChildFlow) -> Dict[str, Any]:
@@ -231,15 +265,19 @@ class CreateFlowRun(Task):
 
         # One request (the create) when this process resolved the flow lately, e.g. for an
         # earlier child of the same fan-out; else a look-up (which also finds a run already
-        # made with this key: retry / restart) and a create.
+        # made with this key: retry / restart) and a create. A retry or a restarted parent
+        # always looks up, to learn the state of a child made by an earlier attempt.
+        client = prefect.Client()
+        rerun = bool(key) and RERUNS.is_rerun(client)
         made = create_child_run(
-            prefect.Client(),
+            client,
             inputs_for,
             key,
             flow_id=ident["flow_id"],
             flow_group_id=ident["flow_group_id"],
             flow_name=ident["flow_name"],
             project_name=ident["project_name"],
+            fresh=rerun,
         )
         child, flow_run_id = made.child, made.flow_run_id
         shown = inputs_for(child)["flow_run_name"] or "<named by the backend>"
@@ -247,8 +285,11 @@ class CreateFlowRun(Task):
         what = f"child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): {flow_run_id}"
         if made.outcome == CREATED:
             message = f"Created {what}"
+        elif made.outcome == RE_ATTACHED and restart_failed and needs_restart(made.state):
+            restart_flow_run(client, flow_run_id, f"Restarted by a rerun of its parent's task {_task_label()}.")
+            message = f"Restarted {what}, which had ended {made.state}:"
         elif made.outcome == RE_ATTACHED:
-            message = f"Re-attached to {what}"
+            message = f"Re-attached to {what} ({made.state or 'state unknown'})"
         else:
             message = f"Created (or, on a retry or restart, re-attached to) {what}"
         self.logger.info(message + (f" {url}" if url else ""))
@@ -260,6 +301,14 @@ class CreateFlowRun(Task):
         if raise_final_state:
             raise final_signal([views[0].name], [views[0].state], flow_run_id, mirror=bool(mirror_final_state))
         return flow_run_id
+
+
+def _task_label() -> str:
+    """The current task run, for messages: `slug[map index]`."""
+    ctx = prefect.context
+    label = str(ctx.get("task_slug") or ctx.get("task_name") or "task")
+    index = ctx.get("map_index")
+    return f"{label}[{index}]" if isinstance(index, int) and index >= 0 else label
 
 
 create_flow_run = CreateFlowRun()

@@ -33,6 +33,8 @@ import prefect
 PARENT_FLOW_RUN_ID = "parent_flow_run_id"
 PARENT_TASK_RUN_ID = "parent_task_run_id"
 PARENT_MAP_INDEX = "parent_map_index"
+# Whether cancelling the parent cancels the child (the embedded backend reads it).
+CANCEL_WITH_PARENT = "cancel_with_parent"
 
 
 def _map_index(ctx: Mapping[str, Any]) -> Optional[int]:

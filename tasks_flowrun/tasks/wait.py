@@ -8,7 +8,7 @@ from prefect import Task
 from prefect.backend import FlowRunView
 from prefect.utilities.tasks import defaults_from_attrs
 
-from ..client import flow_run_views
+from ..client import RERUNS, flow_run_views, needs_restart, read_flow_runs, restart_flow_run
 from .backoff import DEFAULT_MAXIMUM, DEFAULT_MINIMUM, PollBackoff
 from .outcome import final_signal
 from .times import to_seconds
@@ -55,6 +55,7 @@ def wait_for_runs(
     max_duration: Optional[float],
     backoff: PollBackoff,
     logger: Optional[logging.Logger] = None,
+    restart_failed: bool = False,
 ) -> List[FlowRunView]:
     """
     Poll (one request per poll) until every run is finished, then build their views
@@ -67,6 +68,9 @@ def wait_for_runs(
         - max_duration (float, optional): seconds before `WaitTimeoutError`
         - backoff (PollBackoff): the poll schedule
         - logger (logging.Logger, optional): defaults to the task run's logger
+        - restart_failed (bool, optional): on a retry of the task or a restart of its
+            parent, first restart (in place) the runs that ended Failed, Cancelled or
+            TimedOut (one more request to read them, and two per restart)
 
     Returns:
         - List[FlowRunView]: views of the finished runs, in the order given
@@ -74,8 +78,32 @@ def wait_for_runs(
     client = prefect.Client()
     logger = logger or prefect.context.get("logger") or logging.getLogger("tasks_flowrun")
     unique = list(dict.fromkeys(flow_run_ids))
+    if restart_failed and RERUNS.is_rerun(client):
+        restart_unsuccessful(client, unique, logger)
     Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger).run()
     return flow_run_views(client, list(flow_run_ids))
+
+
+def restart_unsuccessful(client: "prefect.Client", flow_run_ids: List[str], logger: logging.Logger) -> List[str]:
+    """
+    Restart in place the runs among `flow_run_ids` that ended Failed, Cancelled or
+    TimedOut; returns their ids.
+
+    Args:
+        - client (prefect.Client): the client
+        - flow_run_ids (List[str]): distinct run ids
+        - logger (logging.Logger): where each restart is reported
+
+    Returns:
+        - List[str]: the ids restarted
+    """
+    restarted = []
+    for run_id, row in read_flow_runs(client, flow_run_ids).items():
+        state = (row.get("serialized_state") or {}).get("type")
+        if needs_restart(state) and restart_flow_run(client, run_id, "Restarted by a rerun of the task waiting for it."):
+            logger.info("Restarted child flow run %r (%s), which had ended %s.", row.get("name"), run_id, state)
+            restarted.append(run_id)
+    return restarted
 
 
 def _check_ids(flow_run_id: Union[str, Sequence[str], None]) -> Tuple[List[str], bool]:
@@ -117,6 +145,11 @@ class WaitForFlowRun(Task):
             the (worst) child's own state class instead: `Cancelled`, `TimedOut`,
             `Skipped`... Note that Prefect does not count a Cancelled or Skipped task as
             failed, so the parent flow may then end `Success`; defaults to `False`
+        - restart_failed (bool, optional): on a retry of this task or a restart of its
+            parent flow run, first restart in place the runs that ended Failed, Cancelled
+            or TimedOut (their failed task runs rerun, successful ones keep their
+            results), then wait for them; `False` waits on them as they are; defaults to
+            `True`
         - max_duration (timedelta or seconds, optional): wall-clock limit (measured on a
             monotonic clock); `WaitTimeoutError` names the unfinished runs when it is
             reached; `None` waits forever; defaults to 12 hours
@@ -148,6 +181,7 @@ class WaitForFlowRun(Task):
         poll_interval: Seconds = DEFAULT_MINIMUM,
         max_poll_interval: Seconds = DEFAULT_MAXIMUM,
         mirror_final_state: bool = False,
+        restart_failed: bool = True,
         **kwargs: Any,
     ) -> None:
         self.flow_run_id = flow_run_id
@@ -158,6 +192,7 @@ class WaitForFlowRun(Task):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.mirror_final_state = mirror_final_state
+        self.restart_failed = restart_failed
         kwargs.setdefault("name", "wait_for_flow_run")
         super().__init__(**kwargs)
 
@@ -170,6 +205,7 @@ class WaitForFlowRun(Task):
         "poll_interval",
         "max_poll_interval",
         "mirror_final_state",
+        "restart_failed",
     )
     def run(  # type: ignore[override]
         self,
@@ -181,6 +217,7 @@ class WaitForFlowRun(Task):
         poll_interval: Optional[Seconds] = None,
         max_poll_interval: Optional[Seconds] = None,
         mirror_final_state: Optional[bool] = None,
+        restart_failed: Optional[bool] = None,
     ) -> Union[FlowRunView, List[FlowRunView]]:
         """
         Wait for the run(s) to finish.
@@ -196,6 +233,8 @@ class WaitForFlowRun(Task):
             - max_poll_interval (timedelta or seconds, optional): longest poll interval
             - mirror_final_state (bool, optional): with `raise_final_state`, end in the
                 (worst) child's own state class (Cancelled, TimedOut, Skipped...)
+            - restart_failed (bool, optional): on a retry or a parent restart, restart the
+                runs that ended unsuccessfully before waiting
 
         Returns:
             - FlowRunView or List[FlowRunView]: the finished run(s), in the order given
@@ -209,7 +248,9 @@ class WaitForFlowRun(Task):
         limit, backoff = check_wait_options(max_duration, poll_interval, max_poll_interval)  # type: ignore[arg-type]
         if not ids:
             return []
-        views = wait_for_runs(ids, bool(stream_states), bool(stream_logs), limit, backoff, self.logger)
+        views = wait_for_runs(
+            ids, bool(stream_states), bool(stream_logs), limit, backoff, self.logger, bool(restart_failed)
+        )
         result: Union[FlowRunView, List[FlowRunView]] = views[0] if single else views
         if raise_final_state:
             raise final_signal(

@@ -56,6 +56,7 @@ def test_create_by_name_records_parent_name_and_inputs(client, project):
         "parent_flow_run_id": ctx["flow_run_id"],
         "parent_task_run_id": ctx["task_run_id"],
         "parent_map_index": 3,
+        "cancel_with_parent": True,
     }
     view = prefect.backend.FlowRunView.from_flow_run_id(run_id)
     assert view.state.is_scheduled() and view.state.start_time == start

@@ -37,6 +37,7 @@ def test_public_api():
         "WaitForFlowRun",
         "create_flow_run",
         "get_task_run_result",
+        "restart_flow_run",
         "wait_for_flow_run",
     }
     assert isinstance(create_flow_run, CreateFlowRun) and isinstance(wait_for_flow_run, WaitForFlowRun)
