@@ -34,8 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument(
         "--api-key",
-        default=os.environ.get("TASKS_FLOWRUN_API_KEY") or None,
-        help="require clients to send this key as a bearer token (default: $TASKS_FLOWRUN_API_KEY, else none)",
+        default=None,
+        help="require clients to send this key as a bearer token; visible to other users in the process "
+             "list, prefer --api-key-file or $TASKS_FLOWRUN_API_KEY (default: $TASKS_FLOWRUN_API_KEY, else none)",
+    )
+    server.add_argument(
+        "--api-key-file", type=Path, default=None, metavar="PATH",
+        help="read the API key from this file (its first line)",
+    )
+    server.add_argument(
+        "--insecure", action="store_true",
+        help="allow a --host other than loopback without an API key (anyone who can reach the port can "
+             "run and change flows)",
     )
     server.add_argument(
         "--heartbeat-timeout", type=_positive_seconds, default=120.0, metavar="SECONDS",
@@ -98,9 +108,35 @@ def _run_server(args: argparse.Namespace) -> int:
     if args.max_resurrections < 0:
         print("tasks-flowrun server: --max-resurrections must be 0 or more", file=sys.stderr)
         return 2
-    settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=args.api_key,
-                              heartbeat_timeout=args.heartbeat_timeout, max_resurrections=args.max_resurrections)
+    try:
+        api_key = _api_key(args)
+    except ValueError as exc:
+        print(f"tasks-flowrun server: {exc}", file=sys.stderr)
+        return 2
+    settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=api_key,
+                              heartbeat_timeout=args.heartbeat_timeout, max_resurrections=args.max_resurrections,
+                              insecure=args.insecure)
     return serve(settings)
+
+
+def _api_key(args: argparse.Namespace) -> Optional[str]:
+    """The key from --api-key (with a warning), --api-key-file, or $TASKS_FLOWRUN_API_KEY."""
+    if args.api_key is not None and args.api_key_file is not None:
+        raise ValueError("give either --api-key or --api-key-file, not both")
+    if args.api_key is not None:
+        print("tasks-flowrun server: warning: --api-key is visible to every user in the process list; "
+              "use --api-key-file PATH or $TASKS_FLOWRUN_API_KEY instead", file=sys.stderr)
+        return args.api_key or None
+    if args.api_key_file is not None:
+        try:
+            lines = args.api_key_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read --api-key-file {str(args.api_key_file)!r}: {exc}") from None
+        key = lines[0].strip() if lines else ""
+        if not key:
+            raise ValueError(f"--api-key-file {str(args.api_key_file)!r} is empty")
+        return key
+    return os.environ.get("TASKS_FLOWRUN_API_KEY") or None
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -1,19 +1,29 @@
-"""The ASGI application: `POST /` and `/graphql` (GraphQL), `GET /health`, `GET /stats`."""
+"""The ASGI application: `POST /` and `/graphql` (GraphQL), `GET /health`, `GET /stats`.
+
+Every answer is JSON, errors included. Before a request runs: the API key, the cross-site
+rule (application/json or an allowed Origin), the concurrency bound, the body size (enforced
+while reading) and strict JSON (no NaN/Infinity, no lone surrogates); while it runs, its
+time budget, and its client still being connected.
+"""
+import asyncio
 import datetime as dt
 import hmac
-import json
 import logging
+import re
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .api.projects import ensure_default_tenant
+from .graphql.budget import Budget
 from .graphql.context import RequestContext
+from .graphql.cost import CostLimits
 from .graphql.executor import GraphQLService, root_fields
 from .graphql.schema import build
 from .api.liveness import RunnerPolls
@@ -24,25 +34,63 @@ from .services.scheduler import Scheduler
 from .settings import ServerSettings
 from .stats import RequestStats
 from .storage.database import Database
+from .storage.jsontext import has_lone_surrogate, loads_input
 
 logger = logging.getLogger("tasks_flowrun.server")
+DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running request is still there
 
 
-def _error(message: str, status: int = 400, code: str = "BAD_REQUEST") -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a UTF-16 surrogate
+
+
+def _json(content: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> Response:
+    """A JSON response; an answer that cannot be encoded becomes a JSON error, never a 500 page."""
+    try:
+        return JSONResponse(content, status_code=status, headers=headers)
+    except (ValueError, TypeError):
+        logger.exception("An answer could not be encoded as JSON")
+        return JSONResponse({"errors": [{"message": "The answer could not be encoded as JSON; the backend's log "
+                                                    "has the details.", "extensions": {"code": "INTERNAL_ERROR"}}]},
+                            status_code=500)
+
+
+def _error(message: str, status: int = 400, code: str = "BAD_REQUEST", headers: Optional[Dict[str, str]] = None
+           ) -> Response:
+    return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
 
 
 def _decode_body(raw: bytes) -> Dict[str, Any]:
-    body = json.loads(raw or b"{}")
+    body = loads_input(raw or b"{}")
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         raise ValueError("expected a JSON object with a 'query' string")
     variables = body.get("variables")
     if isinstance(variables, str):  # Prefect's client sends variables as JSON text ("null" if none)
-        variables = json.loads(variables)
+        variables = loads_input(variables)
     if variables is not None and not isinstance(variables, dict):
         raise ValueError("'variables' must be a JSON object")
     body["variables"] = variables
+    if SURROGATE_ESCAPE.search(raw) and has_lone_surrogate(body):
+        raise ValueError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode")
     return body
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk; _TooLarge as soon as it passes `limit` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls):
@@ -67,9 +115,11 @@ def create_app(settings: ServerSettings) -> Starlette:
     db = Database(settings.database)
     with db.write() as conn:
         tenant_id = ensure_default_tenant(conn)
-    service = GraphQLService(build(), max_depth=settings.max_query_depth)
+    limits = CostLimits(settings.max_query_depth, settings.max_query_fields, settings.max_query_rows)
+    service = GraphQLService(build(), limits)
     stats = RequestStats()
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
+    in_flight = [0]  # requests being served (one event loop: no lock needed)
 
     def _authorized(request: Request) -> bool:
         if not settings.api_key:
@@ -77,38 +127,95 @@ def create_app(settings: ServerSettings) -> Starlette:
         given = request.headers.get("authorization", "").encode()
         return hmac.compare_digest(given, f"Bearer {settings.api_key}".encode())
 
-    def _execute(body: Dict[str, Any], headers: Dict[str, str]) -> JSONResponse:
-        document, errors = service.prepare(body["query"])
+    def _cross_site_refusal(request: Request) -> Optional[Response]:
+        """Browsers send `text/plain` and form posts cross-site without asking first; only
+        `application/json` (which needs a CORS preflight we never grant) or an allowed
+        Origin may run anything."""
+        origin = request.headers.get("origin")
+        if origin is not None and origin in settings.cors_origins:
+            return None
+        if origin is not None:
+            return _error(f"Requests from the web page origin {origin!r} are not allowed.", 403, "FORBIDDEN")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            return _error(f"Unsupported Content-Type {media or '(none)'!r}: send the request as application/json.",
+                          415, "UNSUPPORTED_MEDIA_TYPE")
+        return None
+
+    def _execute(body: Dict[str, Any], headers: Dict[str, str], budget: Budget) -> Response:
+        document, errors = service.prepare(body["query"], body["variables"], body.get("operationName"))
         if document is None:
             stats.record([])
-            return JSONResponse({"errors": errors}, status_code=400)
+            return _json({"errors": errors}, status=400)
         stats.record(root_fields(document))
-        with RequestContext(db, tenant_id, headers, polls) as context:
+        with RequestContext(db, tenant_id, headers, polls, budget) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
-        return JSONResponse(result)
+        if budget.stopped():
+            return _error(budget.reason or "Request stopped.", 200, "TIMEOUT")
+        return _json(result)
+
+    async def _run(request: Request, body: Dict[str, Any], headers: Dict[str, str]) -> Response:
+        """Execute in a worker thread; if the client goes away meanwhile, stop the work."""
+        budget = Budget(settings.request_timeout)
+        task = asyncio.ensure_future(run_in_threadpool(_execute, body, headers, budget))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                budget.cancel("Request stopped: the client disconnected.")
 
     async def graphql_endpoint(request: Request) -> Response:
         if not _authorized(request):
             return _error("UNAUTHENTICATED: missing or wrong API key (send Authorization: Bearer <key>).",
                           status=200, code="UNAUTHENTICATED")
+        refusal = _cross_site_refusal(request)
+        if refusal is not None:
+            return refusal
+        limit = settings.max_request_bytes
+        too_large = f"Request body too large: the limit is {limit:,} bytes ({_mib(limit)})."
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
-            return _error(f"Request body too large: the limit is {settings.max_request_bytes} bytes.", 413)
-        raw = await request.body()
-        if len(raw) > settings.max_request_bytes:
-            return _error(f"Request body too large: the limit is {settings.max_request_bytes} bytes.", 413)
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _error(f"Request body too large: {int(declared):,} bytes > limit {limit:,} bytes ({_mib(limit)}).",
+                          413, "PAYLOAD_TOO_LARGE")
+        if in_flight[0] >= settings.max_concurrent_requests:
+            return _error(f"The backend is busy: {settings.max_concurrent_requests} requests are already in flight "
+                          "(its limit); retry shortly.", 503, "OVERLOADED", headers={"Retry-After": "1"})
+        in_flight[0] += 1
         try:
-            body = _decode_body(raw)
-        except ValueError as exc:
-            return _error(f"Malformed request: {exc}.")
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        return await run_in_threadpool(_execute, body, headers)
+            try:
+                raw = await asyncio.wait_for(_read_body(request, limit), settings.request_timeout)
+            except _TooLarge:
+                return _error(too_large, 413, "PAYLOAD_TOO_LARGE")
+            except asyncio.TimeoutError:
+                return _error(f"Request body not received within {settings.request_timeout:g} s.", 408, "TIMEOUT")
+            except ClientDisconnect:
+                return _error("The client disconnected.", 400)
+            try:
+                body = _decode_body(raw)
+            except ValueError as exc:  # JSON errors, invalid UTF-8 (UnicodeDecodeError) included
+                return _error(f"Malformed request: {_short(exc)}.")
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            return await _run(request, body, headers)
+        finally:
+            in_flight[0] -= 1
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def stats_endpoint(_request: Request) -> Response:
+    async def stats_endpoint(request: Request) -> Response:
+        if not _authorized(request):
+            return _error("Missing or wrong API key (send Authorization: Bearer <key>).", 401, "UNAUTHENTICATED")
         return JSONResponse(stats.snapshot())
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 400)
+        return _error(f"{getattr(exc, 'detail', None) or 'Bad request'} (the API is POST / or /graphql).",
+                      status, "NOT_FOUND" if status == 404 else "BAD_REQUEST")
+
+    async def internal_error(_request: Request, exc: Exception) -> Response:
+        logger.error("Unexpected error while serving a request", exc_info=exc)
+        return _error("Internal error; the backend's log has the details.", 500, "INTERNAL_ERROR")
 
     app = Starlette(routes=[
         Route("/", graphql_endpoint, methods=["POST"]),
@@ -116,9 +223,16 @@ def create_app(settings: ServerSettings) -> Starlette:
         Route("/graphql/", graphql_endpoint, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats_endpoint, methods=["GET"]),
-    ], lifespan=_lifespan(db, settings, polls))
+    ], lifespan=_lifespan(db, settings, polls),
+        exception_handlers={HTTPException: http_error, Exception: internal_error})
     app.state.stats = stats
     app.state.db = db
     app.state.polls = polls
     app.state.settings = settings
     return app
+
+
+def _short(exc: Exception) -> str:
+    """An exception's message without its class name, capped (for Malformed request errors)."""
+    text = str(exc) or "unreadable body"
+    return text if len(text) <= 300 else text[:300] + "..."

@@ -1,4 +1,5 @@
 """`tasks-flowrun server`: the embedded backend in the foreground, stopped by Ctrl-C."""
+import ipaddress
 import signal
 import socket
 import sys
@@ -46,9 +47,39 @@ def _stop_on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
     raise KeyboardInterrupt
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_refusal(settings: ServerSettings) -> Optional[str]:
+    """Why the backend must not start as configured (reachable from other machines with no
+    key), or None; with `insecure` it starts, after a loud warning."""
+    if is_loopback(settings.host) or settings.api_key:
+        return None
+    if settings.insecure:
+        print(f"tasks-flowrun server: WARNING: listening on {settings.host} WITHOUT an API key (--insecure): "
+              "anyone who can reach this port can create, change and delete flows and runs.",
+              file=sys.stderr, flush=True)
+        return None
+    return (f"refusing to listen on {settings.host} without an API key: anyone who can reach the port could "
+            "run code through your agents. Set $TASKS_FLOWRUN_API_KEY or --api-key-file PATH, or pass "
+            "--insecure to do it anyway.")
+
+
 def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     """Serve the backend until Ctrl-C (or SIGTERM); return the process exit code."""
     from .app import create_app
+    from .http import uvicorn_options
+
+    refusal = exposure_refusal(settings)
+    if refusal is not None:
+        print(f"tasks-flowrun server: {refusal}", file=sys.stderr)
+        return 2
 
     try:
         sock = bind_socket(settings.host, settings.port)
@@ -66,7 +97,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     auth = ", API key required" if settings.api_key else ""
     ready_line = f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}); Ctrl-C to stop"
 
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
     server = AnnouncingServer(config, ready_line, out)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

@@ -14,6 +14,7 @@ from typing import Any, Optional, Union
 import uvicorn
 
 from .app import create_app
+from .http import uvicorn_options
 from .settings import ServerSettings
 
 
@@ -66,14 +67,8 @@ class EmbeddedServer:
         return self.app.state.stats
 
     def start(self, timeout: float = 20.0) -> "EmbeddedServer":
-        config = uvicorn.Config(
-            self.app,
-            host=self.settings.host,
-            port=self.settings.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
+        config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port,
+                                **uvicorn_options(self.settings))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="tasks-flowrun-server", daemon=True)
         self._thread.start()

@@ -1,7 +1,7 @@
 """Configuration of the embedded backend: one object, built at the edge and passed down."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 import os
 
 DEFAULT_HOST = "127.0.0.1"
@@ -30,6 +30,17 @@ class ServerSettings:
             rescheduled (Failed after `max_resurrections` reschedules)
         - max_resurrections (int): how many times one run is rescheduled after its
             process died before it is marked Failed
+        - max_query_fields (int): GraphQL documents with more field selections (aliases
+            and fragments counted) are refused
+        - max_query_rows (int): GraphQL documents estimated to fetch more rows are refused
+        - request_timeout (float): seconds of work one request may take before it is
+            stopped (and its writes rolled back)
+        - max_concurrent_requests (int): requests in flight past this get a 503
+        - header_timeout (float): seconds a connection may take to send a request's headers
+        - keep_alive_timeout (float): seconds an idle keep-alive connection stays open
+        - cors_origins (tuple of str): browser origins allowed to POST without
+            `Content-Type: application/json` (none by default)
+        - insecure (bool): allow a non-loopback host without an API key
     """
 
     host: str = DEFAULT_HOST
@@ -40,6 +51,14 @@ class ServerSettings:
     max_query_depth: int = 12
     heartbeat_timeout: float = 120.0
     max_resurrections: int = 3
+    max_query_fields: int = 2_000
+    max_query_rows: int = 200_000
+    request_timeout: float = 10.0
+    max_concurrent_requests: int = 64
+    header_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    cors_origins: Tuple[str, ...] = ()
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         if self.database is None:

@@ -6,7 +6,7 @@ from prefect.engine.state import Scheduled
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
-from ..storage.rows import fetch_row, fetch_rows, insert_rows
+from ..storage.rows import ConstraintError, fetch_row, fetch_rows, insert_rows
 from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key
 from ..timestamps import clock, to_datetime
 from .errors import ApiError, NotFound
@@ -16,6 +16,7 @@ from .rows import insert, new_id, update
 from .states import QUEUE_STATES, state_columns
 
 QUEUE_SIZE = 25
+IDEMPOTENCY_KEY = ("flow_group_id", "idempotency_key")  # the unique key a repeated create hits
 PENDING_TASK_STATE = {"type": "Pending", "message": "Task run created"}
 FLOW_COLUMNS = ("id", "tenant_id", "flow_group_id", "archived", "parameters", "run_config", "environment")
 _SCHEDULED = Scheduled("Flow run scheduled.").serialize()  # a template: only start_time varies
@@ -24,7 +25,8 @@ _SCHEDULED = Scheduled("Flow run scheduled.").serialize()  # a template: only st
 def scheduled_state(start_time: str) -> Dict[str, Any]:
     """The serialized first state of a new run, due at `start_time` (stored UTC text)."""
     moment = to_datetime(start_time)
-    assert moment is not None
+    if moment is None:
+        raise ApiError(f"Invalid scheduled start time {start_time!r}.")
     return {**_SCHEDULED, "start_time": pendulum.instance(moment).isoformat()}
 
 
@@ -126,11 +128,17 @@ def create_flow_run(
     # The run is inserted already in its first state (Scheduled, version 1).
     history, derived = state_columns("flow_run", values, scheduled_state(start))
     values.update(derived)
-    # Insert-or-ignore on the unique (flow_group_id, idempotency_key): atomic even without the lock.
-    if not insert_rows(conn, "flow_run", [values], ignore_conflicts=True):
-        # only a concurrent insert of the same (flow group, key) can be ignored here
+    # ON CONFLICT on the unique (flow_group_id, idempotency_key): atomic even without the lock.
+    try:
+        inserted = insert_rows(conn, "flow_run", [values], conflict_target=IDEMPOTENCY_KEY)
+    except ConstraintError as exc:
+        raise ApiError(f"The flow run could not be created: {exc}") from None
+    if not inserted:
+        # only a concurrent insert of the same (flow group, key) is skipped here
         existing = run_id_for_key(conn, flow["flow_group_id"], str(idempotency_key))
-        assert existing is not None
+        if existing is None:
+            raise ApiError("The flow run could not be created: its idempotency key conflicts with a run "
+                           "that no longer exists; retry the request.")
         return existing
     insert(conn, "flow_run_state", **history)
     _create_task_runs(conn, values)

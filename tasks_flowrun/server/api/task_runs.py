@@ -5,11 +5,14 @@ from prefect.engine.state import Pending
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
-from ..storage.rows import delete_rows, insert_rows
+from ..storage.rows import ConstraintError, delete_rows, insert_rows
 from .errors import ApiError
 from .rows import insert, new_id, update
 from .states import record_state
 from ..timestamps import clock
+
+
+TASK_RUN_IDENTITY = ("flow_run_id", "task_id", "map_index")  # unique: one task run per map index
 
 
 def _info(task_run: Dict[str, Any]) -> Dict[str, Any]:
@@ -31,9 +34,15 @@ def get_or_create_task_run_info(conn: Connection, flow_run_id: str, task_id: str
     row = dict(id=new_id(), tenant_id=flow_run["tenant_id"], flow_run_id=flow_run["id"], task_id=task["id"],
                map_index=map_index, cache_key=task["cache_key"], version=0)
     now = clock.now_text()
-    if not insert_rows(conn, "task_run", [{**row, "created": now, "updated": now}], ignore_conflicts=True):
+    try:
+        inserted = insert_rows(conn, "task_run", [{**row, "created": now, "updated": now}],
+                               conflict_target=TASK_RUN_IDENTITY)
+    except ConstraintError as exc:
+        raise ApiError(f"The task run could not be created: {exc}") from None
+    if not inserted:
         existing = get_row(conn, "task_run", flow_run_id=flow_run["id"], task_id=task["id"], map_index=map_index)
-        assert existing is not None  # the insert was ignored only because this row exists
+        if existing is None:  # skipped only because this row exists, unless it was deleted meanwhile
+            raise ApiError("The task run could not be created: a conflicting task run vanished; retry.")
         return _info(existing)
     row.update(created=now, updated=now)
     record_state(conn, "task_run", row, Pending("Task run created").serialize())

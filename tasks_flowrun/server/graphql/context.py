@@ -1,32 +1,49 @@
 """Per-request context handed to every resolver."""
 from contextlib import ExitStack
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from sqlalchemy.engine import Connection
 
 from ..api.liveness import RunnerPolls
 from ..storage.database import Database
+from ..storage.rows import interruptible
+from .budget import UNLIMITED, Budget
 
 
 class RequestContext:
-    """What a resolver may use: the database, the request's headers and one read connection."""
+    """What a resolver may use: the database, the request's headers, one read connection,
+    the request's time budget, and the batches of rows fetched so far (see resolvers/tables.py)."""
 
     def __init__(self, db: Database, tenant_id: str, headers: Mapping[str, str],
-                 polls: Optional[RunnerPolls] = None) -> None:
+                 polls: Optional[RunnerPolls] = None, budget: Budget = UNLIMITED) -> None:
         self.db = db
         self.polls = polls
         self.tenant_id = tenant_id
+        self.budget = budget
         self.agent_id: Optional[str] = headers.get("x-prefect-agent-id") or None
         self.core_version: Optional[str] = headers.get("x-prefect-core-version") or None
+        # id(row) -> the list of rows fetched together with it (its siblings at its level)
+        self.siblings: Dict[int, List[Dict[str, Any]]] = {}
+        # (id(field node), id(sibling list)) -> (that list, rows of the field grouped by key)
+        self.loaded: Dict[Tuple[int, int], Tuple[List[Dict[str, Any]], Dict[Any, Any]]] = {}
         self._stack = ExitStack()
         self._conn: Optional[Connection] = None
 
     @property
     def conn(self) -> Connection:
-        """A read connection, opened on first use and closed with the request."""
+        """A read connection, opened on first use and closed with the request; its
+        statements stop when the budget is spent."""
         if self._conn is None:
-            self._conn = self._stack.enter_context(self.db.read())
+            conn = self._stack.enter_context(self.db.read())
+            self._stack.enter_context(interruptible(conn, self.budget.stopped))
+            self._conn = conn
         return self._conn
+
+    def remember(self, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Record `rows` as fetched together, so their relations load in one batch."""
+        for row in rows:
+            self.siblings[id(row)] = rows
+        return rows
 
     def close(self) -> None:
         self._stack.close()

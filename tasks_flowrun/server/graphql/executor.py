@@ -1,7 +1,10 @@
-"""Execute GraphQL requests: cached parse + validate, a depth limit, clean error reporting.
+"""Execute GraphQL requests: cached parse + validate, a cost check, clean error reporting.
 
 Parsing and validating cost far more than executing, and Prefect's client sends the same
-few documents over and over, so validated documents are cached by their text.
+few documents over and over, so validated documents are cached by their text. Before
+validation, a document is refused if it is too long (tokens), too deep, too wide or would
+fetch too many rows (see cost.py); the cost check runs on every request, cached or not,
+because a `limit` may come from the variables.
 """
 import logging
 import threading
@@ -11,17 +14,16 @@ from typing import Any, Dict, List, Optional, Tuple
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
 from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode
 
+from .cost import CostLimits, TooCostly, check_cost
 
 logger = logging.getLogger("tasks_flowrun.server")
 
 CACHE_SIZE = 1024
+MAX_TOKENS = 50_000  # lexical tokens in one document; Prefect's largest documents have a few hundred
 
 
-def _depth(selection_set: Any, level: int = 1) -> int:
-    if selection_set is None:
-        return level - 1
-    return max((_depth(getattr(s, "selection_set", None), level + 1) for s in selection_set.selections),
-               default=level)
+def _refusal(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> List[Dict[str, Any]]:
+    return [{"message": message, "extensions": {"code": code}}]
 
 
 def root_fields(document: DocumentNode) -> List[str]:
@@ -37,7 +39,8 @@ def _format(error: GraphQLError) -> Dict[str, Any]:
     original = error.original_error
     if original is not None and not isinstance(original, GraphQLError):
         logger.error("Unexpected error while resolving %s", error.path, exc_info=original)
-        message = f"Internal error in {'.'.join(map(str, error.path or []))}: {type(original).__name__}: {original}"
+        message = (f"Internal error in {'.'.join(map(str, error.path or [])) or 'the request'}; "
+                   "the backend's log has the details.")
         code = "INTERNAL_ERROR"
     else:
         message = error.message
@@ -53,28 +56,38 @@ def _format(error: GraphQLError) -> Dict[str, Any]:
 class GraphQLService:
     """Turns one request body into one response body (and an HTTP status)."""
 
-    def __init__(self, schema: GraphQLSchema, max_depth: int = 12) -> None:
+    def __init__(self, schema: GraphQLSchema, limits: CostLimits = CostLimits()) -> None:
         self.schema = schema
-        self.max_depth = max_depth
+        self.limits = limits
         self._cache: "OrderedDict[str, DocumentNode]" = OrderedDict()
         self._lock = threading.Lock()
 
-    def prepare(self, query: str) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
-        """A parsed and validated document for `query`, or the errors that stop it."""
+    def prepare(self, query: str, variables: Optional[Dict[str, Any]] = None, operation_name: Optional[str] = None,
+                ) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
+        """A parsed, affordable and validated document for `query`, or the errors that stop it."""
         with self._lock:
             document = self._cache.get(query)
             if document is not None:
                 self._cache.move_to_end(query)
-                return document, []
+        cached = document is not None
+        if document is None:
+            try:
+                document = parse(query, max_tokens=MAX_TOKENS)
+            except GraphQLError as exc:
+                return None, _refusal(f"Syntax error: {exc.message}", "GRAPHQL_PARSE_FAILED")
+            except RecursionError:
+                return None, _refusal("Syntax error: the document nests too deeply to be parsed.",
+                                      "GRAPHQL_PARSE_FAILED")
         try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return None, [{"message": f"Syntax error: {exc.message}", "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]
-        depth = max((_depth(d.selection_set) for d in document.definitions if hasattr(d, "selection_set")), default=0)
-        if depth > self.max_depth:
-            return None, [{"message": f"Query is nested {depth} levels deep; the limit is {self.max_depth}.",
-                           "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]
-        errors = validate(self.schema, document)
+            check_cost(self.schema, document, variables, operation_name, self.limits)
+        except TooCostly as exc:
+            return None, _refusal(str(exc), "QUERY_TOO_COSTLY")
+        if cached:
+            return document, []
+        try:
+            errors = validate(self.schema, document)
+        except RecursionError:
+            return None, _refusal("The document nests too deeply to be validated.")
         if errors:
             return None, [{"message": e.message, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for e in errors]
         with self._lock:
@@ -85,9 +98,14 @@ class GraphQLService:
 
     def run(self, document: DocumentNode, variables: Optional[Dict[str, Any]], operation_name: Optional[str],
             context: Any) -> Dict[str, Any]:
-        result = execute(self.schema, document, variable_values=variables, operation_name=operation_name,
-                         context_value=context)
-        assert isinstance(result, ExecutionResult), "resolvers are synchronous"
+        try:
+            result = execute(self.schema, document, variable_values=variables, operation_name=operation_name,
+                             context_value=context)
+        except RecursionError:
+            return {"data": None, "errors": _refusal("The request nests too deeply to be executed.",
+                                                     "BAD_REQUEST")}
+        if not isinstance(result, ExecutionResult):  # an awaitable: only synchronous resolvers exist
+            raise TypeError("GraphQL execution returned an awaitable; resolvers must be synchronous")
         body: Dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [_format(e) for e in result.errors]

@@ -3,7 +3,6 @@
 JSON arguments may be object literals, variables, or JSON-encoded strings (as in hand-written
 `parameters: "{\"a\": 2}"`); all are stored as the decoded value.
 """
-import json
 import uuid
 from typing import Any, Dict, Optional
 
@@ -11,6 +10,7 @@ from graphql import GraphQLError, GraphQLScalarType, ValueNode
 from graphql.language import StringValueNode
 from graphql.utilities import value_from_ast_untyped
 
+from ..storage.jsontext import JsonInputError, check_nesting, loads_input
 from ..timestamps import TimestampError, to_utc_text
 
 
@@ -43,9 +43,15 @@ def _parse_timestamp_literal(node: ValueNode, variables: Optional[Dict[str, Any]
 def _decode_json(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
-            return json.loads(value)
+            return loads_input(value)
+        except JsonInputError as exc:
+            raise GraphQLError(f"Invalid JSON value {value[:80]!r}: {exc}.") from None
         except ValueError:
             raise GraphQLError(f"Invalid JSON value {value[:80]!r}: the string is not valid JSON.") from None
+    try:
+        check_nesting(value)
+    except JsonInputError as exc:
+        raise GraphQLError(f"Invalid JSON value: {exc}.") from None
     return value
 
 

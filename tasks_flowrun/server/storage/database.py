@@ -13,6 +13,7 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .jsontext import loads_stored
 from .runs import PARENT_EXPRESSION
 from .tables import metadata
 
@@ -50,6 +51,7 @@ class Database:
             connect_args={"check_same_thread": False, "timeout": 15},
             pool_size=8,
             max_overflow=32,
+            json_deserializer=loads_stored,  # a bad stored value reads as null, never fails the request
         )
         sa.event.listen(self.engine, "connect", _configure)
         self._write_lock = threading.RLock()
@@ -73,7 +75,10 @@ class Database:
                 try:
                     yield conn
                 except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
+                    # SQLite may already have rolled back (e.g. an interrupted statement)
+                    raw = conn.connection.driver_connection
+                    if raw is not None and raw.in_transaction:
+                        conn.exec_driver_sql("ROLLBACK")
                     raise
                 else:
                     conn.exec_driver_sql("COMMIT")

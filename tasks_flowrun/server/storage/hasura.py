@@ -15,6 +15,10 @@ from .relations import RELATIONS
 from .tables import TABLES
 
 
+MAX_FILTER_DEPTH = 16  # nested _and/_or/_not/relationship levels in one `where`
+MAX_FILTER_TERMS = 10_000  # items in one `_and`/`_or`/`_in`/`_nin` list
+
+
 class FilterError(ValueError):
     """A `where` or `order_by` argument that cannot be applied."""
 
@@ -47,28 +51,53 @@ def _compare(column: ColumnElement, op: str, value: Any) -> Optional[ColumnEleme
     raise FilterError(f"Unsupported comparison operator {op!r} on column {getattr(column, 'name', '?')!r}.")
 
 
+def _count_terms(items: Any) -> None:
+    if isinstance(items, (list, tuple)) and len(items) > MAX_FILTER_TERMS:
+        raise FilterError(f"Filter too large: {len(items):,} terms in one list > limit {MAX_FILTER_TERMS:,}.")
+
+
 def _as_list(value: Any) -> List[Dict[str, Any]]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, Any]]) -> ColumnElement:
-    """The SQL condition for `where` on `source` (a table of `table_name`, or an alias of it)."""
+def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, Any]], depth: int = 1
+                 ) -> ColumnElement:
+    """The SQL condition for `where` on `source` (a table of `table_name`, or an alias of it).
+
+    FilterError past MAX_FILTER_DEPTH nested `_and`/`_or`/`_not`/relation levels, and past
+    MAX_FILTER_TERMS terms in one filter.
+    """
+    if depth > MAX_FILTER_DEPTH:
+        raise FilterError(f"Filter nested too deeply: the limit is {MAX_FILTER_DEPTH} levels of "
+                          "_and/_or/_not/relationships.")
+    if not isinstance(where, dict):
+        if where is None:
+            return sa.true()
+        raise FilterError(f"A filter on {table_name!r} must be an object.")
     parts: List[ColumnElement] = []
-    for key, value in (where or {}).items():
+    for key, value in where.items():
         if key == "_and":
-            parts.extend(where_clause(table_name, source, item) for item in _as_list(value))
+            items = _as_list(value)
+            _count_terms(items)
+            parts.extend(where_clause(table_name, source, item, depth + 1) for item in items)
         elif key == "_or":
             items = _as_list(value)
-            parts.append(sa.or_(*(where_clause(table_name, source, i) for i in items)) if items else sa.false())
+            _count_terms(items)
+            parts.append(sa.or_(*(where_clause(table_name, source, i, depth + 1) for i in items))
+                         if items else sa.false())
         elif key == "_not":
             if value is not None:
-                parts.append(sa.not_(where_clause(table_name, source, value)))
+                parts.append(sa.not_(where_clause(table_name, source, value, depth + 1)))
         elif key in RELATIONS.get(table_name, {}):
-            parts.append(_relation_exists(table_name, source, key, value))
+            parts.append(_relation_exists(table_name, source, key, value, depth + 1))
         elif key in source.c:
-            for op, operand in (value or {}).items():
+            if not isinstance(value, dict):
+                raise FilterError(f"The filter on column {key!r} must be an object of comparisons.")
+            for op, operand in value.items():
+                if op in ("_in", "_nin") and operand is not None:
+                    _count_terms(operand)
                 condition = _compare(source.c[key], op, operand)
                 if condition is not None:
                     parts.append(condition)
@@ -77,10 +106,10 @@ def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, 
     return sa.and_(sa.true(), *parts)
 
 
-def _relation_exists(table_name: str, source: FromClause, name: str, where: Any) -> ColumnElement:
+def _relation_exists(table_name: str, source: FromClause, name: str, where: Any, depth: int) -> ColumnElement:
     rel = RELATIONS[table_name][name]
     target = TABLES[rel.target].alias()
-    condition = where_clause(rel.target, target, where or {})
+    condition = where_clause(rel.target, target, where or {}, depth)
     return sa.exists().where(target.c[rel.remote] == source.c[rel.local], condition)
 
 
@@ -88,6 +117,8 @@ def order_clauses(source: FromClause, order_by: Any) -> List[ColumnElement]:
     """ORDER BY terms for a Hasura `order_by` (an object or a list of single-key objects)."""
     terms: List[ColumnElement] = []
     for item in _as_list(order_by):
+        if not isinstance(item, dict):
+            raise FilterError("Each order_by item must be an object such as {created: desc}.")
         for key, direction in item.items():
             if key not in source.c:
                 raise FilterError(f"Cannot order by {key!r}: not a column.")

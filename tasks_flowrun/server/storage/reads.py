@@ -1,5 +1,5 @@
 """Generic reads: rows of a table filtered and ordered Hasura-style."""
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -40,13 +40,32 @@ def get_row(conn: Connection, table_name: str, **equal: Any) -> Optional[Dict[st
     return fetch_row(conn, table_name, **equal)
 
 
+IN_CHUNK = 500  # values per `IN (...)` list, well under SQLite's bound-parameter limit
+
+
 def select_related(
-    conn: Connection, table_name: str, column: str, values: List[Any], where: Optional[Dict[str, Any]] = None,
-    order_by: Any = None,
+    conn: Connection, table_name: str, column: str, values: Sequence[Any], where: Optional[Dict[str, Any]] = None,
+    order_by: Any = None, limit: Optional[int] = None, offset: Optional[int] = None,
 ) -> List[Dict[str, Any]]:
-    """Rows whose `column` is one of `values` (batch load of a relationship)."""
+    """Rows whose `column` is one of `values` (the batch load of a relationship for many
+    parent rows), in order within each `column` value; `limit` and `offset` apply to each
+    value separately, as they would to each parent's own list."""
     table = TABLES[table_name]
-    query = sa.select(table).where(table.c[column].in_(values), where_clause(table_name, table, where))
-    terms = order_clauses(table, order_by) if order_by else []
-    query = query.order_by(*terms, table.c.created, table.c.id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    terms = [*(order_clauses(table, order_by) if order_by else []), table.c.created, table.c.id]
+    condition = where_clause(table_name, table, where)
+    rows: List[Dict[str, Any]] = []
+    distinct = list(dict.fromkeys(values))
+    for start in range(0, len(distinct), IN_CHUNK):
+        chunk = distinct[start:start + IN_CHUNK]
+        if limit is None and not offset:
+            query = sa.select(table).where(table.c[column].in_(chunk), condition).order_by(*terms)
+        else:
+            rank = sa.func.row_number().over(partition_by=table.c[column], order_by=terms).label("_rank")
+            ranked = sa.select(table, rank).where(table.c[column].in_(chunk), condition).subquery()
+            first = max(int(offset or 0), 0)
+            query = sa.select(*[ranked.c[c.name] for c in table.columns]).where(ranked.c._rank > first)
+            if limit is not None:
+                query = query.where(ranked.c._rank <= first + max(int(limit), 0))
+            query = query.order_by(ranked.c[column], ranked.c._rank)
+        rows.extend(dict(row._mapping) for row in conn.execute(query))
+    return rows

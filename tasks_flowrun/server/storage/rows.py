@@ -5,13 +5,24 @@ Table and column names come from the schema in `tables.py`, never from a request
 value is a bound parameter.
 """
 import json
+import sqlite3
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .jsontext import loads_stored
 from .tables import TABLES
+
+
+class ConstraintError(ValueError):
+    """A write the database refused (NOT NULL, UNIQUE, CHECK); the message names the constraint."""
+
+
+class ConnectionClosed(RuntimeError):
+    """The driver connection under a SQLAlchemy connection is gone."""
 
 
 @lru_cache(maxsize=None)
@@ -44,7 +55,7 @@ def _decode(table_name: str, columns: Sequence[str], row: Sequence[Any]) -> Dict
     for column, value in zip(columns, row):
         kind = kinds[column]
         if value is not None and kind == "json":
-            value = json.loads(value)
+            value = loads_stored(value, f"{table_name}.{column}")
         elif value is not None and kind == "bool":
             value = bool(value)
         out[column] = value
@@ -53,28 +64,58 @@ def _decode(table_name: str, columns: Sequence[str], row: Sequence[Any]) -> Dict
 
 def _cursor(conn: Connection) -> Any:
     raw = conn.connection.driver_connection
-    assert raw is not None, "the connection is closed"
+    if raw is None:
+        raise ConnectionClosed("the database connection is closed")
     return raw.cursor()
 
 
+PROGRESS_STEPS = 5_000  # SQLite VM steps between two checks of `should_stop`
+
+
+@contextmanager
+def interruptible(conn: Connection, should_stop: Callable[[], bool]) -> Iterator[None]:
+    """While inside, a statement on `conn` fails (sqlite3.OperationalError) soon after
+    `should_stop()` turns true; the handler is removed on exit."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise ConnectionClosed("the database connection is closed")
+    raw.set_progress_handler(lambda: 1 if should_stop() else 0, PROGRESS_STEPS)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
 @lru_cache(maxsize=None)
-def _insert_sql(table_name: str, columns: Tuple[str, ...], on_conflict_ignore: bool) -> str:
-    verb = "INSERT OR IGNORE" if on_conflict_ignore else "INSERT"
-    return f"{verb} INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def _insert_sql(table_name: str, columns: Tuple[str, ...], conflict_target: Tuple[str, ...]) -> str:
+    sql = f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    if conflict_target:
+        # Only a duplicate of exactly this unique key is skipped; NOT NULL and CHECK still fail.
+        sql += f" ON CONFLICT ({', '.join(conflict_target)}) DO NOTHING"
+    return sql
 
 
-def insert_rows(conn: Connection, table_name: str, rows: List[Dict[str, Any]], ignore_conflicts: bool = False) -> int:
-    """Insert rows that all have the same keys; returns how many were inserted."""
+def insert_rows(conn: Connection, table_name: str, rows: List[Dict[str, Any]],
+                conflict_target: Sequence[str] = ()) -> int:
+    """Insert rows that all have the same keys; returns how many were inserted.
+
+    With `conflict_target` (the columns of a unique constraint), a row duplicating an
+    existing one on those columns is skipped; any other constraint violation raises
+    ConstraintError.
+    """
     if not rows:
         return 0
     columns = tuple(rows[0])
-    sql = _insert_sql(table_name, columns, ignore_conflicts)
+    sql = _insert_sql(table_name, columns, tuple(conflict_target))
     params = [tuple(_encode(table_name, c, row[c]) for c in columns) for row in rows]
     cursor = _cursor(conn)
-    if len(params) == 1:
-        cursor.execute(sql, params[0])
-    else:
-        cursor.executemany(sql, params)
+    try:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+    except sqlite3.IntegrityError as exc:
+        raise ConstraintError(f"The {table_name} row was refused by the database: {exc}.") from None
     return cursor.rowcount
 
 
@@ -83,7 +124,10 @@ def update_row(conn: Connection, table_name: str, row_id: str, values: Dict[str,
     columns = tuple(values)
     sql = f"UPDATE {table_name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
     cursor = _cursor(conn)
-    cursor.execute(sql, tuple(_encode(table_name, c, values[c]) for c in columns) + (row_id,))
+    try:
+        cursor.execute(sql, tuple(_encode(table_name, c, values[c]) for c in columns) + (row_id,))
+    except sqlite3.IntegrityError as exc:
+        raise ConstraintError(f"The {table_name} update was refused by the database: {exc}.") from None
     return cursor.rowcount
 
 

@@ -1,25 +1,35 @@
 """The shape every mutation resolver shares: decode input, one write transaction, shape the result."""
 import functools
+import sqlite3
 from typing import Any, Callable, Dict
 
 from ...api.errors import ApiError
+from ...storage.rows import ConstraintError, interruptible
 from ..errors import UserError
 
 
 def mutation(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn(conn, ctx, input)` inside one durable write transaction.
 
-    A refused request (ApiError) rolls the transaction back, so nothing is half-written,
-    and reaches the caller as a GraphQL error with the domain message.
+    A refused request (ApiError, a constraint the database enforces) or a spent time budget
+    rolls the transaction back, so nothing is half-written, and reaches the caller as a
+    GraphQL error with a readable message.
     """
 
     @functools.wraps(fn)
     def resolve(_root: Any, info: Any, input: Dict[str, Any]) -> Any:
         ctx = info.context
+        ctx.budget.check()
         try:
             with ctx.db.write() as conn:
-                return fn(conn, ctx, input)
+                with interruptible(conn, ctx.budget.stopped):
+                    return fn(conn, ctx, input)
         except ApiError as exc:
             raise UserError(str(exc), exc.code) from None
+        except ConstraintError as exc:
+            raise UserError(str(exc), "CONSTRAINT_VIOLATION") from None
+        except sqlite3.OperationalError:
+            ctx.budget.check()  # interrupted because the budget is spent: say so
+            raise
 
     return resolve

@@ -1,10 +1,17 @@
-"""Resolvers for the generated table fields: root lists, `_by_pk`, and relationships."""
-from typing import Any, Callable, Dict, Optional, cast
+"""Resolvers for the generated table fields: root lists, `_by_pk`, and relationships.
+
+Relationships load in batches: the rows of one list are remembered as siblings, and the
+first time a relationship field is resolved for one of them, it is fetched for all of them
+with one query (per 500 keys); the other siblings then take their share from the request's
+cache. A query nested N lists deep thus costs N queries, not one per parent row.
+"""
+from collections import defaultdict
+from typing import Any, Callable, Dict, List, Optional, cast
 
 from graphql import GraphQLObjectType, GraphQLSchema
 
 from ...storage.hasura import FilterError
-from ...storage.reads import get_row, select_rows
+from ...storage.reads import get_row, select_related, select_rows
 from ...storage.relations import RELATIONS
 from ...storage.tables import TABLES
 from ..errors import UserError
@@ -13,8 +20,10 @@ from ..errors import UserError
 def _list_resolver(table: str) -> Callable:
     def resolve(_root: Any, info: Any, where: Optional[Dict] = None, order_by: Any = None,
                 limit: Optional[int] = None, offset: Optional[int] = None):
+        ctx = info.context
+        ctx.budget.check()
         try:
-            return select_rows(info.context.conn, table, where, order_by, limit, offset)
+            return ctx.remember(select_rows(ctx.conn, table, where, order_by, limit, offset))
         except FilterError as exc:
             raise UserError(str(exc)) from None
     return resolve
@@ -22,6 +31,7 @@ def _list_resolver(table: str) -> Callable:
 
 def _by_pk_resolver(table: str) -> Callable:
     def resolve(_root: Any, info: Any, id: str):
+        info.context.budget.check()
         return get_row(info.context.conn, table, id=id)
     return resolve
 
@@ -40,21 +50,52 @@ def _flow_run_by_pk_resolver() -> Callable:
     return resolve
 
 
+def _batch(row: Dict[str, Any], info: Any, load: Callable[[List[Any]], Dict[Any, Any]]) -> Dict[Any, Any]:
+    """The relation's rows for all siblings of `row`, grouped by key (loaded once per level)."""
+    ctx = info.context
+    siblings = ctx.siblings.get(id(row)) or [row]
+    key = (id(info.field_nodes[0]), id(siblings))
+    cached = ctx.loaded.get(key)
+    if cached is None:
+        ctx.budget.check()
+        cached = (siblings, load(siblings))
+        ctx.loaded[key] = cached
+    return cached[1]
+
+
 def _object_resolver(target: str, local: str, remote: str) -> Callable:
     def resolve(row: Dict[str, Any], info: Any):
         if row.get(local) is None:
             return None
-        return get_row(info.context.conn, target, **{remote: row[local]})
+
+        def load(siblings: List[Dict[str, Any]]) -> Dict[Any, Any]:
+            keys = [r[local] for r in siblings if r.get(local) is not None]
+            found = info.context.remember(select_related(info.context.conn, target, remote, keys))
+            by_key: Dict[Any, Any] = {}
+            for item in found:
+                by_key.setdefault(item[remote], item)
+            return by_key
+
+        return _batch(row, info, load).get(row[local])
     return resolve
 
 
 def _array_resolver(target: str, local: str, remote: str) -> Callable:
     def resolve(row: Dict[str, Any], info: Any, where: Optional[Dict] = None, order_by: Any = None,
                 limit: Optional[int] = None, offset: Optional[int] = None):
-        try:
-            return select_rows(info.context.conn, target, where, order_by, limit, offset, extra={remote: row[local]})
-        except FilterError as exc:
-            raise UserError(str(exc)) from None
+        def load(siblings: List[Dict[str, Any]]) -> Dict[Any, Any]:
+            keys = [r[local] for r in siblings if r.get(local) is not None]
+            try:
+                found = select_related(info.context.conn, target, remote, keys, where, order_by, limit, offset)
+            except FilterError as exc:
+                raise UserError(str(exc)) from None
+            info.context.remember(found)
+            grouped: Dict[Any, List[Dict[str, Any]]] = defaultdict(list)
+            for item in found:
+                grouped[item[remote]].append(item)
+            return grouped
+
+        return _batch(row, info, load).get(row[local], [])
     return resolve
 
 

@@ -1,0 +1,63 @@
+"""uvicorn settings shared by `tasks-flowrun server` and `EmbeddedServer`, with a header timeout.
+
+uvicorn closes idle keep-alive connections (`timeout_keep_alive`) but lets a connection take
+forever to send a request's headers, so a few slow or half-open clients could hold sockets
+open indefinitely. The protocol below closes a connection whose request headers are not
+complete `header_timeout` seconds after it opened or after its previous response.
+"""
+import asyncio
+from typing import Any, Dict, Optional
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .settings import ServerSettings
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    header_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)  # the next request's headers are already in
+        super().on_response_complete()
+        if not pipelined and not self.transport.is_closing():
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self._disarm_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _disarm_header_timer(self) -> None:
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def uvicorn_options(settings: ServerSettings) -> Dict[str, Any]:
+    """Keyword arguments for `uvicorn.Config` that bound idle and slow connections."""
+    protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": settings.header_timeout})
+    return {
+        "http": protocol,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "h11_max_incomplete_event_size": 64 * 1024,  # request line + headers
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+    }
