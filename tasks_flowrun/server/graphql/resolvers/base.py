@@ -3,6 +3,8 @@ import functools
 import sqlite3
 from typing import Any, Callable, Dict
 
+from sqlalchemy import exc as sa_exc
+
 from ...api.errors import ApiError
 from ...storage.rows import ConstraintError, interruptible
 from ..errors import UserError
@@ -28,7 +30,7 @@ def mutation(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise UserError(str(exc), exc.code) from None
         except ConstraintError as exc:
             raise UserError(str(exc), "CONSTRAINT_VIOLATION") from None
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, sa_exc.OperationalError):
             ctx.budget.check()  # interrupted because the budget is spent: say so
             raise
 

@@ -1,0 +1,69 @@
+"""Rows the backend would never write (NaN, text that is not JSON), put straight into the
+SQLite file by another tool: every read still answers, and the agent keeps getting the
+other due runs."""
+import json
+import sqlite3
+import uuid
+
+import pytest
+
+from tests.server.attacks.support import Target
+
+BAD_VALUES = {  # (`context` and `labels` are read by SQLite's own JSON functions, which refuse such writes)
+    "parameters": '{"x": NaN, "y": [Infinity, -Infinity, 1e999]}',
+    "run_config": "{not json at all",
+    "state_result": '{"value": NaN}',
+}
+
+
+@pytest.fixture(scope="module")
+def poisoned(target: Target):
+    """Four due runs with their own label; three of them poisoned, one column each."""
+    label = f"poisoned-{uuid.uuid4().hex[:6]}"
+    runs = [target.create_run(labels=[label]) for _ in range(4)]
+    with sqlite3.connect(target.database, timeout=30) as conn:
+        for run_id, (column, text) in zip(runs, BAD_VALUES.items()):
+            conn.execute(f"UPDATE flow_run SET {column} = ? WHERE id = ?", (text, run_id))
+    return label, runs
+
+
+def test_the_agent_still_gets_every_due_run(target: Target, poisoned):
+    """The real Prefect agent code: its queue poll, then its follow-up `flow_run` query."""
+    from prefect.agent.agent import Agent
+    from prefect.utilities.configuration import set_temporary_config
+
+    label, runs = poisoned
+    with set_temporary_config({"backend": "server", "server.endpoint": target.url, "cloud.api": target.url}):
+        agent = Agent(labels=[label])
+        ready = agent._get_ready_flow_runs()
+        assert ready == set(runs)
+        metadata = agent._get_flow_run_metadata(ready)
+    by_id = {run.id: run for run in metadata}
+    assert set(by_id) == set(runs)
+    assert by_id[runs[0]].parameters == {"x": None, "y": [None, None, None]}  # the bad numbers read as null
+
+
+def test_every_read_of_a_poisoned_run_answers_json(target: Target, poisoned):
+    _label, runs = poisoned
+    ids = json.dumps(runs)
+    for query in (
+        "query { flow_run(where: {id: {_in: %s}}) { id parameters context run_config state_result } }" % ids,
+        "query { flow_run_by_pk(id: %s) { id parameters context } }" % json.dumps(runs[1]),
+        "query { task_run(where: {flow_run_id: {_in: %s}}) { id flow_run { parameters context run_config } } }" % ids,
+    ):
+        resp = target.gql(query)
+        assert resp.status_code == 200, resp.text
+        assert not resp.json().get("errors"), resp.text
+    rows = target.data("query { flow_run(where: {id: {_in: %s}}) { id run_config } }" % ids)["flow_run"]
+    assert {r["id"]: r["run_config"] for r in rows}[runs[1]] is None  # undecodable text reads as null
+    target.assert_healthy()
+
+
+def test_views_of_a_poisoned_run_construct(target: Target, poisoned):
+    from prefect.backend import FlowRunView
+    from prefect.utilities.configuration import set_temporary_config
+
+    _label, runs = poisoned
+    with set_temporary_config({"backend": "server", "server.endpoint": target.url, "cloud.api": target.url}):
+        view = FlowRunView.from_flow_run_id(runs[0])
+    assert view.parameters == {"x": None, "y": [None, None, None]}

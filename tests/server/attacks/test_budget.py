@@ -1,0 +1,76 @@
+"""The time budget: a request working too long, or whose client left, stops; writes roll back."""
+import sqlite3
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.server.attacks.support import REQUEST_TIMEOUT, Target, refused, timed
+
+SLOW = 'query { log(limit: 1, where: {flow_run: {logs: {message: {_like: "%no such text%"}}}}) { id } }'
+
+
+@pytest.fixture(scope="module")
+def crowded_run(target: Target) -> str:
+    """A run with 60,000 log lines, written straight into the SQLite file (as another tool would)."""
+    run_id = target.create_run()
+    now = "2024-01-01T00:00:00.000000+00:00"
+    with sqlite3.connect(target.database, timeout=30) as conn:
+        conn.executemany(
+            "INSERT INTO log (id, flow_run_id, timestamp, level, message, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(str(uuid.uuid4()), run_id, now, "INFO", f"line {i}", now, now) for i in range(60_000)],
+        )
+    return run_id
+
+
+def test_a_query_over_its_time_budget_stops_with_a_json_error(target: Target, crowded_run: str):
+    resp = timed(lambda: target.gql(SLOW), REQUEST_TIMEOUT + 2)
+    body = refused(resp, 200, "time budget", f"{REQUEST_TIMEOUT:g} s")
+    assert body["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    target.assert_healthy()
+
+
+def test_a_client_that_disconnects_stops_its_work(target: Target, crowded_run: str):
+    with pytest.raises(requests.Timeout):
+        requests.post(target.url, json={"query": SLOW}, timeout=0.3)
+    time.sleep(1.0)  # the server polls its client every 0.5 s
+    before = target.cpu_seconds()
+    time.sleep(0.5)
+    burned = target.cpu_seconds() - before
+    assert burned < 0.25, f"the server kept working after its client left ({burned:.2f} s CPU in 0.5 s)"
+    target.assert_healthy()
+
+
+def test_healthy_requests_are_served_while_a_slow_one_runs(target: Target, crowded_run: str):
+    thread = threading.Thread(target=lambda: target.gql(SLOW))
+    thread.start()
+    try:
+        time.sleep(0.2)
+        target.assert_healthy()
+    finally:
+        thread.join()
+
+
+def test_an_interrupted_write_transaction_rolls_back_whole(tmp_path):
+    from tasks_flowrun.server.storage.database import Database
+    from tasks_flowrun.server.storage.rows import insert_rows, interruptible
+
+    db = Database(tmp_path / "interrupted.db")
+    now = "2024-01-01T00:00:00.000000+00:00"
+    heavy = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+    stop_at = time.monotonic() + 0.2
+    with pytest.raises((sqlite3.OperationalError, sa.exc.OperationalError)):
+        with db.write() as conn:
+            insert_rows(conn, "log", [{"id": "kept?", "timestamp": now, "created": now, "updated": now}])
+            with interruptible(conn, lambda: time.monotonic() > stop_at):
+                conn.exec_driver_sql(heavy).fetchall()
+    with db.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM log")).scalar() == 0
+    with db.write() as conn:  # no transaction left open: the next write works
+        insert_rows(conn, "log", [{"id": "next", "timestamp": now, "created": now, "updated": now}])
+    with db.read() as conn:
+        assert conn.execute(sa.text("SELECT id FROM log")).scalars().all() == ["next"]
+    db.dispose()
