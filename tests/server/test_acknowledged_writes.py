@@ -1,4 +1,9 @@
-"""A backend killed with SIGKILL mid fan-out loses no acknowledged write (DESIGN §9)."""
+"""Acknowledged writes: a run is committed before its create is answered, and stays.
+
+The SIGKILL test proves commit-before-acknowledge only: killing the process leaves the OS
+page cache alone, so it would pass with `synchronous=OFF` too. That fsync happens on commit
+(`synchronous=FULL`) is checked separately, on the running server's own connections.
+"""
 import json
 import signal
 import subprocess
@@ -39,7 +44,7 @@ def _register_flow(url):
     return answer["data"]["create_flow_from_compressed_string"]["id"]
 
 
-def test_sigkill_mid_fan_out_loses_no_acknowledged_run_and_retries_converge(tmp_path):
+def test_sigkill_mid_fan_out_loses_no_acknowledged_commit_and_retries_converge(tmp_path):
     db_path = tmp_path / "durable.db"
     port = find_free_port()
     proc, url = _start(db_path, port)
@@ -87,3 +92,12 @@ def test_sigkill_mid_fan_out_loses_no_acknowledged_run_and_retries_converge(tmp_
         assert all(len(r["states"]) == 1 and len(r["task_runs"]) == 2 for r in runs)
     finally:
         stop_process(proc)
+
+
+def test_the_running_servers_connections_fsync_on_commit(server):
+    """Every pooled connection of the live backend runs WAL with synchronous=FULL (2)."""
+    db = server.app.state.db
+    with db.read() as first, db.read() as second, db.write() as writer:
+        for conn in (first, second, writer):
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

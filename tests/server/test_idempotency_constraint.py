@@ -1,0 +1,100 @@
+"""Idempotency without the process lock: the database's unique key alone keeps one run per
+(flow group, idempotency key), and the conflict clause skips only that duplicate.
+
+The fifty-thread test of test_flow_run_creation.py goes through one server, whose write lock
+serializes the creates; here two `Database` objects on one file (as two processes would
+have) race, and the look-up before the insert is made to miss, so only the constraint stands
+between the creates and a duplicate.
+"""
+import threading
+from typing import List
+
+import pytest
+
+from tasks_flowrun.server.api import flow_runs
+from tasks_flowrun.server.api.errors import ApiError
+from tasks_flowrun.server.storage.database import Database
+from tasks_flowrun.server.storage.rows import ConstraintError, fetch_rows, insert_rows
+from tests.helpers import run_at_once
+from tests.server.support import unique
+
+
+@pytest.fixture
+def blind_lookup(monkeypatch):
+    """The pre-insert look-up of the key misses (as in a race); the fallback look-up works."""
+    real = flow_runs.run_id_for_key
+    calls = {"n": 0}
+
+    def lookup(conn, flow_group_id, key):
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(conn, flow_group_id, key)
+
+    monkeypatch.setattr(flow_runs, "run_id_for_key", lookup)
+    return calls
+
+
+def _runs_with_key(db: Database, key: str) -> List[dict]:
+    with db.read() as conn:
+        return fetch_rows(conn, "flow_run", ("id",), idempotency_key=key)
+
+
+def test_a_missed_look_up_still_returns_the_first_run(server, make_flow, blind_lookup):
+    db = server.app.state.db
+    flow = make_flow()
+    key = unique("constraint")
+    with db.write() as conn:
+        first = flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key)
+    blind_lookup["n"] = 0
+    with db.write() as conn:
+        second = flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key)
+    assert second == first
+    assert [r["id"] for r in _runs_with_key(db, key)] == [first]
+
+
+def test_two_databases_on_one_file_racing_with_one_key_store_one_run(server, make_flow):
+    flow = make_flow()
+    key = unique("two-processes")
+    path = server.app.state.db.path
+    databases = [Database(path), Database(path)]  # separate pools and separate locks
+    turn = iter(range(10**6))
+    lock = threading.Lock()
+
+    def create():
+        with lock:
+            db = databases[next(turn) % 2]
+        with db.write() as conn:
+            return flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key)
+
+    try:
+        ids = run_at_once(create, threads=8)
+    finally:
+        for db in databases:
+            db.dispose()
+    assert len(set(ids)) == 1
+    assert len(_runs_with_key(server.app.state.db, key)) == 1
+
+
+def test_the_conflict_clause_skips_only_the_duplicate_key(server):
+    db = server.app.state.db
+    now = "2024-01-01T00:00:00.000000+00:00"
+    row = dict(tenant_id="t", flow_id="f", flow_group_id=unique("group"), name="n", idempotency_key="k",
+               scheduled_start_time=now, auto_scheduled=False, times_resurrected=0, version=0, created=now,
+               updated=now)
+    target = flow_runs.IDEMPOTENCY_KEY
+    with pytest.raises(ConstraintError, match="NOT NULL"):
+        with db.write() as conn:  # INSERT OR IGNORE would have silently dropped this row
+            insert_rows(conn, "flow_run", [{**row, "id": unique("id"), "tenant_id": None}], conflict_target=target)
+    with db.write() as conn:
+        assert insert_rows(conn, "flow_run", [{**row, "id": unique("id")}], conflict_target=target) == 1
+        assert insert_rows(conn, "flow_run", [{**row, "id": unique("id")}], conflict_target=target) == 0
+    assert len(_runs_with_key(db, "k")) >= 1
+
+
+def test_a_constraint_violation_is_a_clear_api_error(server, make_flow):
+    db = server.app.state.db
+    flow = make_flow()
+    with pytest.raises(ApiError, match="could not be created"):
+        with db.write() as conn:
+            flow_runs.create_flow_run(conn, flow_id=flow.id, flow_run_name=None, scheduled_start_time=None,
+                                      labels=None, idempotency_key=None, context={"a": 1},
+                                      parameters=None, run_config=None, auto_scheduled=None)
