@@ -1,5 +1,5 @@
 """Errors raised by the client layer when the backend says no (or cannot find something)."""
-from typing import Any, List
+from typing import Any, List, Optional
 
 
 class FlowNotFoundError(ValueError):
@@ -52,3 +52,51 @@ class TaskRunNotFoundError(ValueError):
 
 class TaskResultUnavailableError(ValueError):
     """A task run finished, but its result cannot be loaded (not persisted, not readable)."""
+
+
+REFUSAL_ADVICE = {
+    413: "pass smaller parameters or context",
+    400: "the request itself was refused",
+    503: "the backend is overloaded; retry later",
+    408: "the request was too slow to arrive",
+}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def http_refusal(exc: BaseException) -> Optional[str]:
+    """
+    A readable sentence for an HTTP error answer (413 too large, 503 busy, ...), or None.
+
+    `Client.graphql` raises a bare `requests.HTTPError: 413 Client Error` for these; the
+    backend's JSON answer (when it sent one) says which limit was hit, and the size of the
+    body we sent says by how much.
+
+    Args:
+        - exc (BaseException): the error raised by `Client.graphql`
+
+    Returns:
+        - str: e.g. "the backend refused the request (HTTP 413): body of 20.0 MB; Request
+            body too large: ... limit 16,777,216 bytes; pass smaller parameters or context"
+    """
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if response is None or not isinstance(status, int) or status < 400:
+        return None
+    parts = [f"the backend refused the request (HTTP {status})"]
+    body = getattr(getattr(response, "request", None), "body", None)
+    if status == 413 and isinstance(body, (bytes, str)):
+        parts.append(f"body of {_megabytes(len(body))}")
+    try:
+        errors = response.json().get("errors") or []
+        message = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
+    except (ValueError, AttributeError):
+        message = ""
+    if message:
+        parts.append(message.rstrip("."))
+    advice = REFUSAL_ADVICE.get(status)
+    if advice:
+        parts.append(advice)
+    return "; ".join(parts)

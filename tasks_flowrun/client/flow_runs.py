@@ -22,11 +22,12 @@ portable choice.
 from typing import Any, Dict, List, Optional
 
 import prefect
+import requests
 from prefect.backend import FlowRunView
 from prefect.exceptions import ClientError
 
 from . import queries
-from .errors import BackendRejectedError, FlowRunNotFoundError, backend_messages
+from .errors import BackendRejectedError, FlowRunNotFoundError, backend_messages, http_refusal
 from .flows import ChildFlow
 
 
@@ -55,6 +56,11 @@ def create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dict[str
         raise BackendRejectedError(
             f"The backend refused to create a run of flow {child.name!r}: {backend_messages(exc)}"
         ) from None
+    except requests.HTTPError as exc:
+        refusal = http_refusal(exc)
+        if refusal is None:
+            raise
+        raise BackendRejectedError(f"Could not create a run of flow {child.name!r}: {refusal}") from None
     flow_run_id = ((result.get("data") or {}).get("create_flow_run") or {}).get("id")
     if not flow_run_id:
         raise BackendRejectedError(f"The backend returned no flow run id for flow {child.name!r}: {result}")
@@ -83,6 +89,7 @@ def read_flow_runs(
     with_states: bool = False,
     with_logs: bool = False,
     logs_after: Optional[str] = None,
+    logs_tail: Optional[int] = None,
 ) -> Dict[str, Dict[str, Any]]:
     """
     Read the current state of many flow runs with one request.
@@ -93,12 +100,15 @@ def read_flow_runs(
         - with_states (bool, optional): include each run's state history (`states`)
         - with_logs (bool, optional): include each run's logs (`logs`)
         - logs_after (str, optional): only logs with a timestamp after this ISO time
+        - logs_tail (int, optional): without `logs_after`, only each run's newest this many
+            logs (a first poll of a run with a long history)
 
     Returns:
         - dict: flow run id -> its row (`id`, `name`, `version`, `labels`,
             `serialized_state`, and `states` / `logs` if asked); unknown ids are absent
     """
-    document = queries.poll_flow_runs(with_states, with_logs, logs_after=bool(logs_after))
+    document = queries.poll_flow_runs(with_states, with_logs, logs_after=bool(logs_after),
+                                      logs_tail=None if logs_after else logs_tail)
     variables: Dict[str, Any] = {"ids": list(flow_run_ids)}
     if with_logs and logs_after:
         variables["after"] = logs_after

@@ -153,7 +153,8 @@ def where_flow_name(flow_name: str, project_name: Optional[str]) -> Dict[str, An
     return where
 
 
-def poll_flow_runs(with_states: bool, with_logs: bool, logs_after: bool = False) -> Dict[str, Any]:
+def poll_flow_runs(with_states: bool, with_logs: bool, logs_after: bool = False,
+                   logs_tail: Optional[int] = None) -> Dict[str, Any]:
     """
     One request reading the current state of many runs (and optionally history and logs).
 
@@ -164,6 +165,8 @@ def poll_flow_runs(with_states: bool, with_logs: bool, logs_after: bool = False)
         - with_states (bool): also select each run's state history (to stream it)
         - with_logs (bool): also select each run's logs
         - logs_after (bool, optional): with `with_logs`, only logs strictly after `$after`
+        - logs_tail (int, optional): with `with_logs` and no `logs_after`, only the newest
+            `logs_tail` logs of each run (newest first)
 
     Returns:
         - dict: the document, for `Client.graphql` (variables: `ids`, and `after`)
@@ -182,6 +185,8 @@ def poll_flow_runs(with_states: bool, with_logs: bool, logs_after: bool = False)
         log_args: Dict[str, Any] = {"order_by": {EnumValue("timestamp"): EnumValue("asc")}}
         if after:
             log_args["where"] = {"timestamp": {"_gt": _var("after")}}
+        elif logs_tail is not None:
+            log_args = {"order_by": {EnumValue("timestamp"): EnumValue("desc")}, "limit": int(logs_tail)}
         fields[with_args("logs", log_args)] = {"timestamp": True, "level": True, "message": True}
     operation = "query($ids: [uuid!], $after: timestamptz)" if after else "query($ids: [uuid!])"
     return {operation: {with_args("flow_run", {"where": {"id": {"_in": _var("ids")}}}): fields}}

@@ -5,7 +5,9 @@ are streamed, and its recent logs when logs are streamed) in a single `flow_run(
 {_in: [...]}})` query. The loop sleeps by `PollBackoff`, stops at `max_duration` measured on
 `time.monotonic()`, and warns when a due run is not picked up by an agent.
 
-Logs: Prefect uploads run logs in batches (every few seconds) with their original
+Logs: until a first log line is seen, each run's newest `LOG_TAIL` lines are read (so a run
+with a huge history costs one bounded read), then the stream follows from there. Prefect
+uploads run logs in batches (every few seconds) with their original
 timestamps, so a log can become visible after newer ones. Each poll therefore re-reads a
 `LOG_OVERLAP` window before the newest log seen and drops the lines already shown. A line
 uploaded more than `LOG_OVERLAP` after a newer line, or after the run finished and the
@@ -26,6 +28,7 @@ from .errors import WaitTimeoutError
 from .times import parse_timestamp
 
 LOG_OVERLAP = 10.0  # seconds of logs re-read on every poll
+LOG_TAIL = 1000  # lines per run read until a first log is seen: a long history is not fetched whole
 AGENT_WARNING_AFTER = 15.0  # seconds a due run may wait for an agent before we warn
 AGENT_WARNING_EVERY = 60.0  # seconds between two warnings about the same run
 MAX_REMEMBERED_LOGS = 5000  # forget lines older than the overlap window past this many
@@ -108,7 +111,8 @@ class Watcher:
         logs_after = None
         if self._newest_log is not None:
             logs_after = self._newest_log.subtract(seconds=LOG_OVERLAP).isoformat()
-        rows = read_flow_runs(self.client, pending, self.stream_states, self.stream_logs, logs_after)
+        rows = read_flow_runs(self.client, pending, self.stream_states, self.stream_logs, logs_after,
+                              logs_tail=LOG_TAIL)
         self.polls += 1
         missing = [run_id for run_id in pending if run_id not in rows]
         if missing:
@@ -146,6 +150,9 @@ class Watcher:
 
     def _new_logs(self, row: Dict[str, Any]) -> List[Tuple[pendulum.DateTime, int, str]]:
         lines = []
+        if self._newest_log is None and len(row.get("logs") or []) >= LOG_TAIL:
+            lines.append((parse_timestamp(row["logs"][-1]["timestamp"]), logging.INFO,
+                          f"{row.get('name')}: (earlier log lines not shown: streaming from its last {LOG_TAIL})"))
         for log in row.get("logs") or []:
             key = (row["id"], str(log.get("timestamp")), str(log.get("message")))
             if key in self._logs_seen:
