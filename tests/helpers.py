@@ -5,13 +5,15 @@ import threading
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 FAST_AGENT = Path(__file__).with_name("fast_agent.py")
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.1, what: str = "") -> object:
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.1,
+               what: Union[str, Callable[[], str]] = "") -> object:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds.
+    `what` names the awaited condition in the failure (a callable is asked then, for details)."""
     deadline = time.monotonic() + timeout
     last_exc: Optional[BaseException] = None
     while time.monotonic() < deadline:
@@ -22,6 +24,8 @@ def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval:
         except Exception as exc:  # the condition may not be checkable yet
             last_exc = exc
         time.sleep(interval)
+    if callable(what):
+        what = what()
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}; last error: {last_exc!r}")
 
 

@@ -171,3 +171,24 @@ def test_scheduled_children_start_when_due(client, project, agent) -> None:
         due = pendulum.parse(child.scheduled_start_time)
         assert due >= started.add(seconds=delay), (message, due, started)
         assert pendulum.parse(child.start_time) >= due, "a child must not start before it is due"
+
+
+def test_recovery_parent_fails_then_its_restart_reruns_only_the_failed_child_task(client, project, agent,
+                                                                                   tmp_path: Path) -> None:
+    flows = register_file(client, EXAMPLES / "recovery.py", project)
+    module = runpy.run_path(str(EXAMPLES / "recovery.py"), run_name="example")
+    parent = run_to_end(client, flows["recovery-parent"], {"project": project, "markers": str(tmp_path)})
+    assert parent.state.is_failed(), parent.state
+    before = {c.id: c.state for c in runs_of(client, project, "recovery-child")}
+    assert sorted(before.values()) == ["Failed", "Success", "Success"]
+
+    assert module["restart_flow_run"](parent.flow_run_id, client=client)
+    wait_until(lambda: FlowRunView.from_flow_run_id(parent.flow_run_id).state.is_successful(),
+               timeout=RUN_TIMEOUT, interval=0.5, what="the restarted parent to succeed")
+    after = {c.id: c.state for c in runs_of(client, project, "recovery-child")}
+    assert set(after) == set(before) and set(after.values()) == {"Success"}  # the same three children
+    [flaky] = [run_id for run_id, state in before.items() if state == "Failed"]
+    history = gql(client, "query { task_run(where: {flow_run_id: {_eq: %(id)s}}) { task { slug } "
+                          "states { state } } }", id=flaky).task_run
+    runs = {row.task.slug: [s.state for s in row.states].count("Running") for row in history}
+    assert (runs["load-1"], runs["transform-1"]) == (1, 2), runs  # only the failed task ran again

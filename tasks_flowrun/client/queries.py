@@ -54,7 +54,8 @@ RUN_FOR_RESTART: Dict[str, Any] = {
             "id": True,
             "version": True,
             "state": True,
-            "task_runs": {"id": True, "state": True},
+            "task_runs": {"id": True, "task_id": True, "state": True, "serialized_state": True},
+            "flow": {"edges": {"upstream_task_id": True, "downstream_task_id": True}},
         }
     }
 }

@@ -3,7 +3,8 @@
 A restart works as Prefect's UI restarts a flow run, with the standard API only, so it
 works against any Prefect 1 backend: the run's unsuccessful task runs (Failed, TimedOut,
 TriggerFailed, Cancelled, and Running ones left by a dead process) go back to Pending,
-successful ones keep their states and results, and the run is Scheduled to start now. The
+successful ones keep their states and results (unless a rerun task needs a value that was
+never persisted: see `tasks_flowrun.reruns`), and the run is Scheduled to start now. The
 run keeps its id, so whoever holds the id (a parent's `wait_for_flow_run`, a user) follows
 the rerun, and a key never has more than one run.
 """
@@ -14,6 +15,7 @@ import pendulum
 import prefect
 from prefect.engine import state as states
 
+from ..reruns import task_runs_to_rerun
 from . import queries
 
 # Task run states a restart puts back to Pending (subclasses included: TimedOut,
@@ -26,6 +28,11 @@ _RESTARTABLE = (states.Failed, states.Cancelled)
 def _state_class(name: Optional[str]) -> Optional[type]:
     cls = getattr(states, str(name), None)
     return cls if isinstance(cls, type) and issubclass(cls, states.State) else None
+
+
+def _must_rerun(task_run: Dict[str, Any]) -> bool:
+    cls = _state_class(task_run.get("state"))
+    return cls is not None and issubclass(cls, _RERUN_TASK_STATES)
 
 
 def needs_restart(state_name: Optional[str]) -> bool:
@@ -60,11 +67,10 @@ def restart_flow_run(client: "prefect.Client", flow_run_id: str, reason: str) ->
     if not rows or not needs_restart(rows[0].get("state")):
         return False
     run = rows[0]
-    task_states: List[Dict[str, Any]] = []
-    for task_run in run.get("task_runs") or []:
-        cls = _state_class(task_run.get("state"))
-        if cls is not None and issubclass(cls, _RERUN_TASK_STATES):
-            task_states.append({"task_run_id": task_run["id"], "state": states.Pending(reason).serialize()})
+    edges = [(e["upstream_task_id"], e["downstream_task_id"]) for e in (run.get("flow") or {}).get("edges") or []]
+    rerun = task_runs_to_rerun(run.get("task_runs") or [], edges, _must_rerun)
+    pending = states.Pending(reason).serialize()
+    task_states: List[Dict[str, Any]] = [{"task_run_id": task_run_id, "state": pending} for task_run_id in sorted(rerun)]
     if task_states:
         client.graphql(queries.SET_TASK_RUN_STATES, variables={"input": {"states": task_states}})
     scheduled = states.Scheduled(reason, start_time=pendulum.now("UTC")).serialize()

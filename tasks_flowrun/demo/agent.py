@@ -8,6 +8,7 @@ before the agent looks again. This runs the unchanged LocalAgent class with the 
 back-off shape capped at 0.5 s; `prefect agent local start` works too, just slower.
 """
 import argparse
+import os
 from typing import List, Optional
 
 IDLE_INTERVALS = {0: 0.25, 1: 0.5}  # consecutive empty polls -> seconds to wait
@@ -23,6 +24,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     from prefect.agent.local import LocalAgent
 
     agent_module.Agent._loop_intervals = dict(IDLE_INTERVALS)
+    # Flow processes inherit the agent's environment: have them check for cancellation
+    # every 5 s (Prefect's default is 15 s), so a cancelled run (or a cancelled parent's
+    # children) stops within seconds. An explicit setting wins.
+    os.environ.setdefault("PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL", "5")
     LocalAgent(labels=args.label, name=args.name).start()
 
 

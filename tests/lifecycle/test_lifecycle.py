@@ -87,7 +87,8 @@ def test_a_parent_killed_mid_fan_out_is_rerun_with_one_child_per_map_index(lifec
     parent_flow = lifecycle.register("lc_parent.py")
     lifecycle.register("lc_child.py")
     parent = lifecycle.start(parent_flow, project=lifecycle.project, workdir=workdir, mode="quick", n=20)
-    wait_until(lambda: len(lifecycle.children(parent)) >= 4, timeout=60, interval=0.05, what="the first children")
+    wait_until(lambda: len(lifecycle.children(parent)) >= 4, timeout=90, interval=0.05,
+               what=lambda: f"the first children of {lifecycle.run(parent)}")
     pid = _pid_of(workdir, parent, suffix="parent-pid")
     before = len(lifecycle.children(parent))
     kill([pid] + heartbeat_processes(parent))

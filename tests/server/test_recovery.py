@@ -29,12 +29,13 @@ def _post(url, query, variables=None):
 class Backend:
     """A fresh server with one registered two-task flow (`a-1` without retries, `b-1` with one)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, edges=()) -> None:
         self.url = url
         project = _post(url, "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
-                        {"input": {"name": "recovery"}})["create_project"]["id"]
-        flow = {"name": "mortal", "tasks": [{"slug": "a-1"}, {"slug": "b-1", "max_retries": 1}],
-                "edges": [], "parameters": []}
+                        {"input": {"name": f"recovery-{len(edges)}"}})["create_project"]["id"]
+        flow = {"name": f"mortal-{len(edges)}", "tasks": [{"slug": "a-1"}, {"slug": "b-1", "max_retries": 1}],
+                "edges": [{"upstream_task": {"slug": up}, "downstream_task": {"slug": down}, "key": "x"}
+                          for up, down in edges], "parameters": []}
         self.flow_id = _post(url, "mutation($input: create_flow_from_compressed_string_input!) "
                                   "{ create_flow_from_compressed_string(input: $input) { id } }",
                              {"input": {"project_id": project, "serialized_flow": compress(flow)}}
@@ -200,6 +201,25 @@ def test_a_restart_without_start_time_is_due_at_once_and_resets_leftover_running
     assert set(api.task_states(run_id).values()) == {"Pending"}
     queue = _post(api.url, "mutation { get_runs_in_queue(input: {}) { flow_run_ids } }")
     assert run_id in queue["get_runs_in_queue"]["flow_run_ids"]
+
+
+def test_a_rerun_task_needing_a_value_that_was_never_persisted_reruns_its_upstream_too(backend):
+    _api, server = backend
+    api = Backend(server.url, edges=[("a-1", "b-1")])
+    sweep = _sweeper(server)
+    lost, kept = api.new_run(), api.new_run()
+    for run_id, location in ((lost, None), (kept, '"5"')):
+        api.start(run_id)
+        a, b = sorted(api.run(run_id)["task_runs"], key=lambda t: t["task"]["slug"])
+        success = Success("done").serialize()
+        success["_result"] = {"type": "PrefectResult", "location": location, "__version__": "1.4.1"}
+        _post(api.url, "mutation($input: set_task_run_states_input!) "
+                       "{ set_task_run_states(input: $input) { states { status } } }",
+              {"input": {"states": [{"task_run_id": a["id"], "state": success}]}})
+    later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
+    assert sorted(sweep.run_once(now=later)["rescheduled"]) == sorted([lost, kept])
+    assert api.task_states(lost) == {"a-1": "Pending", "b-1": "Retrying"}  # a-1's value is needed again
+    assert api.task_states(kept) == {"a-1": "Success", "b-1": "Retrying"}  # persisted: read back
 
 
 def test_the_sweep_interval_follows_the_timeout():

@@ -16,7 +16,8 @@ What happens to a dead run, like Prefect Server's ZombieKiller and Lazarus toget
 - Otherwise its Running task runs are handed back: Retrying (counting one of the task's
   retries) when the task has retries left, else Pending; and the run is Scheduled again,
   due now, so an agent deploys it and the rerun executes exactly the unfinished work.
-  Successful task runs keep their states and results.
+  Successful task runs keep their states and results, except upstream ones whose value
+  the rerun needs and that was never persisted (see `tasks_flowrun.reruns`).
 - After `max_resurrections` reschedules (or when the flow group disables Lazarus), its
   Running task runs and the run itself become Failed, with a message that says why.
 
@@ -29,6 +30,7 @@ from typing import Any, Dict, List, Optional
 from prefect.engine.state import Cancelled, Failed, Pending, Retrying, Scheduled
 from sqlalchemy.engine import Connection
 
+from ...reruns import task_runs_to_rerun
 from ..storage.reads import get_row
 from ..storage.rows import fetch_rows
 from ..storage.runs import active_runs, retry_count
@@ -128,8 +130,15 @@ def _cancel(conn: Connection, run: Dict[str, Any], reason: str) -> None:
 def _reschedule(conn: Connection, run: Dict[str, Any], task_runs: List[Dict[str, Any]], reason: str,
                 now: dt.datetime, policy: RecoveryPolicy) -> None:
     attempt = run["times_resurrected"] + 1
+    edges = [(e["upstream_task_id"], e["downstream_task_id"])
+             for e in fetch_rows(conn, "edge", ("upstream_task_id", "downstream_task_id"), flow_id=run["flow_id"])]
+    rerun = task_runs_to_rerun(task_runs, edges, lambda t: t["state"] == "Running")
     for task_run in task_runs:
-        if task_run["state"] != "Running":
+        if task_run["id"] not in rerun:
+            continue
+        if task_run["state"] != "Running":  # succeeded, but its value was never persisted
+            message = "A task that needs this value runs again, and it was not persisted: rerunning."
+            record_state(conn, "task_run", task_run, Pending(message).serialize())
             continue
         task = get_row(conn, "task", id=task_run["task_id"]) or {}
         retries = retry_count(conn, task_run["id"])

@@ -73,7 +73,7 @@ def child_runs(conn: Connection, parent_flow_run_id: str) -> List[Dict[str, Any]
 
 def active_runs(conn: Connection, states: Sequence[str]) -> List[Dict[str, Any]]:
     """Runs in `states` with what the recovery sweep judges them by, oldest change first."""
-    columns = ("id", "name", "tenant_id", "flow_group_id", "state", "state_timestamp", "heartbeat",
+    columns = ("id", "name", "tenant_id", "flow_id", "flow_group_id", "state", "state_timestamp", "heartbeat",
                "times_resurrected")
     marks = ", ".join("?" * len(states))
     cursor = _cursor(conn)

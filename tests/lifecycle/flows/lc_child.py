@@ -7,7 +7,8 @@
 - "sleep": sleeps up to a minute (something to cancel).
 
 `prepare` runs before `work` and counts its own executions in `<run id>.prepare`, so a test
-can tell that a successful task is not run again by a restart.
+can tell that a successful task is not run again by a restart (its result is persisted:
+the flow has a `LocalResult`, under the Prefect home of the flow process).
 """
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import prefect
 from prefect import Flow, Parameter, task
+from prefect.engine.results import LocalResult
 
 
 def _mark(workdir: str, suffix: str, text: str = "x") -> Path:
@@ -50,6 +52,6 @@ def work(workdir, mode, _ready):
     return mode
 
 
-with Flow("lc-child") as flow:
+with Flow("lc-child", result=LocalResult()) as flow:
     workdir = Parameter("workdir")
     work(workdir, Parameter("mode", default="quick"), prepare(workdir))
