@@ -35,6 +35,8 @@ from .settings import ServerSettings
 from .stats import RequestStats
 from .storage.database import Database
 from .storage.jsontext import has_lone_surrogate, loads_input
+from .watch import watch_endpoint
+from .web import same_origin_page, web_routes
 
 logger = logging.getLogger("tasks_flowrun.server")
 DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running request is still there
@@ -134,7 +136,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         origin = request.headers.get("origin")
         if origin is not None and origin in settings.cors_origins:
             return None
-        if origin is not None:
+        if origin is not None and not same_origin_page(request, settings):  # its own web page may post
             return _error(f"Requests from the web page origin {origin!r} are not allowed.", 403, "FORBIDDEN")
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
@@ -150,7 +152,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         stats.record(root_fields(document))
         with RequestContext(db, tenant_id, headers, polls, budget) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
-        if budget.stopped():
+        if result.get("errors") and budget.stopped():  # interrupted: say why, not what broke
             return _error(budget.reason or "Request stopped.", 200, "TIMEOUT")
         return _json(result)
 
@@ -200,6 +202,11 @@ def create_app(settings: ServerSettings) -> Starlette:
         finally:
             in_flight[0] -= 1
 
+    def _watch_guard(request: Request) -> Optional[Response]:
+        if not _authorized(request):
+            return _error("Missing or wrong API key (send Authorization: Bearer <key>).", 401, "UNAUTHENTICATED")
+        return _cross_site_refusal(request)
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -223,6 +230,9 @@ def create_app(settings: ServerSettings) -> Starlette:
         Route("/graphql/", graphql_endpoint, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats_endpoint, methods=["GET"]),
+        # held until a watched run changes: pushed changes for wait_for_flow_run
+        *([Route("/watch", watch_endpoint(db.changes, _watch_guard), methods=["POST"])] if settings.push_changes else []),
+        *web_routes(),  # the web page: GET / for browsers, /<slug>/flow-run/<id>, /ui/<asset>
     ], lifespan=_lifespan(db, settings, polls),
         exception_handlers={HTTPException: http_error, Exception: internal_error})
     app.state.stats = stats

@@ -41,6 +41,8 @@ class ServerSettings:
         - cors_origins (tuple of str): browser origins allowed to POST without
             `Content-Type: application/json` (none by default)
         - insecure (bool): allow a non-loopback host without an API key
+        - push_changes (bool): serve `POST /watch` (held requests answered when a watched
+            run changes); without it, waits poll
     """
 
     host: str = DEFAULT_HOST
@@ -51,7 +53,7 @@ class ServerSettings:
     max_query_depth: int = 12
     heartbeat_timeout: float = 120.0
     max_resurrections: int = 3
-    max_query_fields: int = 2_000
+    max_query_fields: int = 1_000
     max_query_rows: int = 200_000
     request_timeout: float = 10.0
     max_concurrent_requests: int = 64
@@ -59,6 +61,7 @@ class ServerSettings:
     keep_alive_timeout: float = 5.0
     cors_origins: Tuple[str, ...] = ()
     insecure: bool = False
+    push_changes: bool = True
 
     def __post_init__(self) -> None:
         if self.database is None:

@@ -39,7 +39,7 @@ DEFAULT_LIST_ROWS = 100  # rows assumed for a list without a `limit`
 @dataclass(frozen=True)
 class CostLimits:
     max_depth: int = 12
-    max_fields: int = 2_000
+    max_fields: int = 1_000
     max_rows: int = 200_000
 
 
@@ -100,8 +100,8 @@ class _Walk:
     def field(self, node: FieldNode, parent: Any, rows: int, depth: int, spreading: Set[str]) -> None:
         self.fields += 1
         if self.fields > self.limits.max_fields:
-            raise TooCostly(f"Query too costly: more than {_fmt(self.limits.max_fields)} field selections "
-                            f"(aliases and fragments counted) > limit {_fmt(self.limits.max_fields)}; "
+            raise TooCostly(f"Query too costly: more field selections than the limit of "
+                            f"{_fmt(self.limits.max_fields)} (aliases and expanded fragments counted); "
                             "select fewer fields.")
         if depth > self.depth:
             self.depth = depth

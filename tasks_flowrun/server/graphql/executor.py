@@ -19,7 +19,7 @@ from .cost import CostLimits, TooCostly, check_cost
 logger = logging.getLogger("tasks_flowrun.server")
 
 CACHE_SIZE = 1024
-MAX_TOKENS = 50_000  # lexical tokens in one document; Prefect's largest documents have a few hundred
+MAX_TOKENS = 20_000  # lexical tokens in one document; Prefect's largest documents have a few hundred
 
 
 def _refusal(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> List[Dict[str, Any]]:

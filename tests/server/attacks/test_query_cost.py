@@ -38,9 +38,10 @@ def test_fragment_cycles_are_refused(target: Target):
     target.assert_healthy()
 
 
-def test_ten_thousand_aliases_are_refused_quickly(target: Target):
-    query = "query { " + " ".join(f"a{i}: hello" for i in range(10_000)) + " }"
-    refused(timed(lambda: target.gql(query), 2.0), 400, "field selections", "2,000")
+@pytest.mark.parametrize("aliases,words", [(10_000, ("20000 tokens",)), (1_500, ("field selections", "1,000"))])
+def test_many_aliases_are_refused_quickly(target: Target, aliases: int, words):
+    query = "query { " + " ".join(f"a{i}: hello" for i in range(aliases)) + " }"
+    refused(timed(lambda: target.gql(query), 2.0), 400, *words)
     target.assert_healthy()
 
 
@@ -53,7 +54,7 @@ def test_exponential_fragment_spreads_are_refused_quickly(target: Target):
 
 
 def test_a_huge_document_is_refused_by_its_token_count(target: Target):
-    query = "query { hello " + "__typename " * 60_000 + "}"
+    query = "query { hello " + "__typename " * 30_000 + "}"
     refused(timed(lambda: target.gql(query), 2.0), 400, "token")
     target.assert_healthy()
 
