@@ -42,7 +42,9 @@ def column_type(column: sa.Column) -> str:
 
 def _comparison(scalar: str) -> str:
     ops = [f"_eq: {scalar}", f"_neq: {scalar}", f"_in: [{scalar}!]", f"_nin: [{scalar}!]", "_is_null: Boolean"]
-    if scalar != "jsonb":
+    if scalar == "jsonb":
+        ops += ["_contains: jsonb", "_has_key: String"]
+    else:
         ops += [f"_gt: {scalar}", f"_gte: {scalar}", f"_lt: {scalar}", f"_lte: {scalar}"]
     if scalar == "String":
         ops += ["_like: String", "_ilike: String"]

@@ -17,10 +17,12 @@ from .jsontext import loads_stored
 from .runs import PARENT_EXPRESSION
 from .tables import metadata
 
-# Indexes on expressions, which the table definitions cannot express portably; created if
-# missing, so databases made by earlier releases get them too.
+# Indexes on expressions, which the table definitions cannot express portably, and indexes
+# added after the first release; created if missing, so older databases get them too.
 EXPRESSION_INDEXES = (
     f"CREATE INDEX IF NOT EXISTS ix_flow_run_parent ON flow_run ({PARENT_EXPRESSION})",
+    # newest-first run lists (the web page) page through this instead of sorting every run
+    "CREATE INDEX IF NOT EXISTS ix_flow_run_created ON flow_run (created, id)",
 )
 
 

@@ -1,10 +1,12 @@
 """Hasura-style `where` / `order_by` arguments translated to SQL expressions.
 
-Supported: column comparisons (`_eq _neq _gt _gte _lt _lte _in _nin _is_null _like _ilike`),
+Supported: column comparisons (`_eq _neq _gt _gte _lt _lte _in _nin _is_null _like _ilike`, and
+on JSON columns `_contains` and `_has_key`),
 `_and` / `_or` (lists; a single object is one element), `_not`, and relationship filters,
 which for object and array relations alike mean "EXISTS a related row matching". Values are
 always bound parameters; column and relation names come from the schema, never from input.
 """
+import re
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from .tables import TABLES
 
 MAX_FILTER_DEPTH = 16  # nested _and/_or/_not/relationship levels in one `where`
 MAX_FILTER_TERMS = 10_000  # items in one `_and`/`_or`/`_in`/`_nin` list
+JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")  # keys `_contains`/`_has_key` accept
 
 
 class FilterError(ValueError):
@@ -48,7 +51,38 @@ def _compare(column: ColumnElement, op: str, value: Any) -> Optional[ColumnEleme
         return column.like(value)
     if op == "_ilike":
         return column.ilike(value)
+    if op == "_contains":
+        return _json_contains(column, value, "$")
+    if op == "_has_key":
+        return sa.func.json_type(column, sa.literal_column(_json_path("$", value))).is_not(None)
     raise FilterError(f"Unsupported comparison operator {op!r} on column {getattr(column, 'name', '?')!r}.")
+
+
+def _json_path(path: str, key: Any) -> str:
+    """`path.key` as an SQL string literal; keys are plain names, so the literal is safe to
+    inline (and an inlined path lets SQLite use indexes on json_extract expressions)."""
+    if not isinstance(key, str) or not JSON_KEY.match(key):
+        raise FilterError(f"Unsupported JSON key {key!r}: use letters, digits and underscores.")
+    return f"'{path}.{key}'"
+
+
+def _json_contains(column: ColumnElement, value: Any, path: str) -> ColumnElement:
+    """Hasura's `_contains`: objects match key by key, arrays element by element (scalars only)."""
+    at = sa.literal_column(f"'{path}'")
+    if isinstance(value, dict):
+        return sa.and_(sa.true(), *(_json_contains(column, v, _json_path(path, k)[1:-1]) for k, v in value.items()))
+    if isinstance(value, list):
+        _count_terms(value)
+        parts = []
+        for item in value:
+            if isinstance(item, (dict, list)):
+                raise FilterError("_contains matches arrays of scalars only.")
+            each = sa.func.json_each(column, at).table_valued("value")
+            parts.append(sa.exists().select_from(each).where(each.c.value == item))
+        return sa.and_(sa.func.json_type(column, at) == "array", *parts)
+    if value is None:
+        return sa.func.json_type(column, at) == "null"
+    return sa.func.json_extract(column, at) == (int(value) if isinstance(value, bool) else value)
 
 
 def _count_terms(items: Any) -> None:
