@@ -203,6 +203,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             in_flight[0] -= 1
 
     def _watch_guard(request: Request) -> Optional[Response]:
+        stats.record(["watch"])
         if not _authorized(request):
             return _error("Missing or wrong API key (send Authorization: Bearer <key>).", 401, "UNAUTHENTICATED")
         return _cross_site_refusal(request)

@@ -8,7 +8,7 @@ from prefect import Task
 from prefect.backend import FlowRunView
 from prefect.utilities.tasks import defaults_from_attrs
 
-from ..client import RERUNS, flow_run_views, needs_restart, read_flow_runs, restart_flow_run
+from ..client import RERUNS, ChangeStream, flow_run_views, needs_restart, read_flow_runs, restart_flow_run
 from .backoff import DEFAULT_MAXIMUM, DEFAULT_MINIMUM, PollBackoff
 from .outcome import final_signal
 from .times import to_seconds
@@ -59,7 +59,8 @@ def wait_for_runs(
 ) -> List[FlowRunView]:
     """
     Poll (one request per poll) until every run is finished, then build their views
-    (one more request).
+    (one more request). Between polls, a backend that pushes changes holds one request
+    until a run changes; others are polled by `backoff`.
 
     Args:
         - flow_run_ids (Sequence[str]): validated ids, duplicates allowed
@@ -80,7 +81,8 @@ def wait_for_runs(
     unique = list(dict.fromkeys(flow_run_ids))
     if restart_failed and RERUNS.is_rerun(client):
         restart_unsuccessful(client, unique, logger)
-    Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger).run()
+    push = ChangeStream(client, logs=stream_logs)
+    Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
     return flow_run_views(client, list(flow_run_ids))
 
 

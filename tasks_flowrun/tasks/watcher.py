@@ -1,4 +1,9 @@
-"""The poll loop behind `WaitForFlowRun`: one request per poll for all watched runs.
+"""The wait loop behind `WaitForFlowRun`: one request per poll for all watched runs.
+
+Between polls, a backend that pushes changes (the embedded one) holds one request until a
+watched run changes (or for up to a minute): the next poll follows the change within
+milliseconds, and a quiet wait costs one request a minute. Elsewhere the loop sleeps by
+`PollBackoff` between polls.
 
 Each poll reads every unfinished run's current state (plus its state history when states
 are streamed, and its recent logs when logs are streamed) in a single `flow_run(where: {id:
@@ -21,7 +26,7 @@ import pendulum
 import prefect
 from prefect.engine.state import Pending, State
 
-from ..client import FlowRunNotFoundError, read_flow_runs
+from ..client import ChangeStream, FlowRunNotFoundError, read_flow_runs
 from .agents import explain_not_picked_up
 from .backoff import PollBackoff
 from .errors import WaitTimeoutError
@@ -32,6 +37,7 @@ LOG_TAIL = 1000  # lines per run read until a first log is seen: a long history 
 AGENT_WARNING_AFTER = 15.0  # seconds a due run may wait for an agent before we warn
 AGENT_WARNING_EVERY = 60.0  # seconds between two warnings about the same run
 MAX_REMEMBERED_LOGS = 5000  # forget lines older than the overlap window past this many
+PUSH_HOLD = 60.0  # seconds a pushed-changes request may be held
 
 
 class Watcher:
@@ -48,6 +54,7 @@ class Watcher:
         - logger (logging.Logger): where streamed lines and warnings go
         - clock (Callable, optional): monotonic clock (tests)
         - sleep (Callable, optional): sleep function (tests)
+        - push (ChangeStream, optional): held requests for pushed changes; `None` polls
     """
 
     def __init__(
@@ -61,6 +68,7 @@ class Watcher:
         logger: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        push: Optional[ChangeStream] = None,
     ) -> None:
         self.client = client
         self.ids = list(flow_run_ids)
@@ -72,6 +80,7 @@ class Watcher:
         self.clock = clock
         self.sleep = sleep
         self.polls = 0
+        self.push = push
         self.rows: Dict[str, Dict[str, Any]] = {}
         self._signature: Dict[str, Tuple[Any, str]] = {}
         self._states_seen: Dict[str, int] = {}
@@ -93,19 +102,42 @@ class Watcher:
         started = self.clock()
         deadline = None if self.max_duration is None else started + self.max_duration
         pending = list(self.ids)
+        if self.push is not None and self.push.wait(pending, 0.0) is None:
+            self.push = None  # the first call only takes a token: changes from here on count
         while pending:
             changed, pending = self._poll(pending)
             if not pending:
                 break
+            self._until_next_poll(pending, changed, started, deadline)
+        return self.rows
+
+    def _until_next_poll(self, pending: List[str], changed: bool, started: float, deadline: Optional[float]) -> None:
+        """Return when it is time to poll again: a pushed change, or the backoff's interval."""
+        while True:
             now = self.clock()
             if deadline is not None and now >= deadline:
                 raise WaitTimeoutError(self._timeout_message(pending, now - started))
             self._warn_if_not_picked_up(pending, now - started, now)
+            remaining = None if deadline is None else max(deadline - now, 0.0)
+            if self.push is not None:
+                hold = PUSH_HOLD if self._all_taken(pending) else AGENT_WARNING_AFTER
+                seen = self.push.wait(pending, hold if remaining is None else min(hold, remaining))
+                if seen:
+                    return
+                if seen is not None:
+                    continue  # held until its time was up: nothing changed, nothing to read
+                self.push = None  # the backend cannot push (any more): poll from now on
             delay = self.backoff.next_interval(changed, now)
-            if deadline is not None:
-                delay = min(delay, max(deadline - now, 0.0))
-            self.sleep(delay)
-        return self.rows
+            self.sleep(delay if remaining is None else min(delay, remaining))
+            return
+
+    def _all_taken(self, pending: List[str]) -> bool:
+        """Whether every unfinished run has been taken by an agent (no warning to give)."""
+        for run_id in pending:
+            state = current_state(self.rows[run_id])
+            if not (state.is_submitted() or state.is_running()):
+                return False
+        return True
 
     def _poll(self, pending: List[str]) -> Tuple[bool, List[str]]:
         logs_after = None

@@ -9,7 +9,7 @@ from prefect.storage import Local
 from prefect.utilities.graphql import with_args
 from prefect.utilities.storage import extract_flow_from_file
 
-from tasks_flowrun.client import FLOW_CACHE
+from tasks_flowrun.client import FLOW_CACHE, forget_capabilities
 from tests.helpers import wait_until
 
 FLOWS = Path(__file__).with_name("flows")
@@ -66,6 +66,17 @@ def fresh_flow_cache():
 
 
 @pytest.fixture
+def polling_only(server):
+    """The plugin treats the session's backend as one without pushed changes (as Prefect
+    Server is): waits poll, as they do there."""
+    from tasks_flowrun.client.changes import ChangeStream
+
+    ChangeStream(Client(api_server=server.url))._give_up()
+    yield
+    forget_capabilities()
+
+
+@pytest.fixture
 def requests_counter(server, monkeypatch):
     """Count the HTTP requests this process sends to the backend inside a `with` block.
 
@@ -103,10 +114,13 @@ def requests_counter(server, monkeypatch):
 
 
 def root_fields(query: str) -> List[str]:
-    """The root field names of a GraphQL document (parsed with graphql-core)."""
+    """The root field names of a GraphQL document (parsed with graphql-core); none for a
+    request that is not GraphQL (e.g. a held `POST /watch`)."""
     from graphql import parse
 
     names: List[str] = []
+    if not query:
+        return names
     for definition in parse(query).definitions:
         names += [selection.name.value for selection in definition.selection_set.selections]
     return names

@@ -66,13 +66,13 @@ def test_one_poll_of_twenty_children_is_one_request(make_children, requests_coun
     ids = make_children(20, final=states.Success("done"))
     with requests_counter() as counted:
         views = wait_for_flow_run.run(flow_run_id=list(reversed(ids)))
-    # one poll (all 20 finished) + one request building the 20 views
-    assert counted.requests == 2 and counted.fields == {"flow_run": 2}
+    # a pushed-changes token, one poll (all 20 finished) + one request building the 20 views
+    assert counted.requests == 3 and counted.fields == {"flow_run": 2}
     assert [v.flow_run_id for v in views] == list(reversed(ids))
     assert all(isinstance(v, FlowRunView) and v.state.is_successful() for v in views)
 
 
-def test_every_poll_is_one_request_and_timeout_is_wall_clock(make_children, requests_counter):
+def test_every_poll_is_one_request_and_timeout_is_wall_clock(make_children, requests_counter, polling_only):
     ids = make_children(20)  # labels fit no agent: they stay Scheduled
     started = time.monotonic()
     with requests_counter() as counted, pytest.raises(WaitTimeoutError) as caught:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
 from ..storage.rows import fetch_rows
+from ..storage.database import note_change
 from ..storage.runs import child_runs
 from ..timestamps import TimestampError, clock, to_utc_text
 from .errors import ApiError
@@ -88,6 +89,8 @@ def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: D
     insert(conn, f"{kind}_state", **history)
     update(conn, kind, run["id"], **derived)
     run.update(derived)
+    if kind == "flow_run":
+        note_change(conn, run["id"])
     return run
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .jsontext import loads_stored
+from ..changes import STATE, ChangeFeed
 from .runs import PARENT_EXPRESSION
 from .tables import metadata
 
@@ -42,8 +43,18 @@ def _configure(dbapi_conn, _record) -> None:
 
 
 
+_CHANGES = "tasks_flowrun.changes"  # the flow runs a write transaction changed
+
+
+def note_change(conn: Connection, flow_run_id: str, kind: str = STATE) -> None:
+    """Note, in the current write transaction, that a flow run's state (or its logs) changed:
+    published to the database's `changes` feed once the transaction commits."""
+    conn.info.setdefault(_CHANGES, []).append((flow_run_id, kind))
+
+
 class Database:
-    """One SQLite file, shared by all request threads of the process."""
+    """One SQLite file, shared by all request threads of the process; `changes` tells the
+    flow runs that committed writes changed (see `server/changes.py`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -57,6 +68,7 @@ class Database:
         )
         sa.event.listen(self.engine, "connect", _configure)
         self._write_lock = threading.RLock()
+        self.changes = ChangeFeed()
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             for statement in EXPRESSION_INDEXES:
@@ -73,10 +85,12 @@ class Database:
         """A serialized write transaction: committed (durably) on exit, rolled back on error."""
         with self._write_lock:
             with self.engine.connect() as conn:
+                conn.info[_CHANGES] = []
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
                     yield conn
                 except BaseException:
+                    conn.info.pop(_CHANGES, None)
                     # SQLite may already have rolled back (e.g. an interrupted statement)
                     raw = conn.connection.driver_connection
                     if raw is not None and raw.in_transaction:
@@ -84,6 +98,9 @@ class Database:
                     raise
                 else:
                     conn.exec_driver_sql("COMMIT")
+                    noted = conn.info.pop(_CHANGES, None)
+                    if noted:
+                        self.changes.publish(noted)
 
     def dispose(self) -> None:
         self.engine.dispose()
