@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .hasura import order_clauses, where_clause
-from .rows import fetch_row
+from .rows import fetch_row, tolerant
 from .tables import TABLES
 
 
@@ -32,7 +32,7 @@ def select_rows(
         query = query.limit(max(int(limit), 0))
     if offset:
         query = query.offset(int(offset))
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return tolerant(conn, lambda: [dict(row._mapping) for row in conn.execute(query)])
 
 
 def get_row(conn: Connection, table_name: str, **equal: Any) -> Optional[Dict[str, Any]]:
@@ -67,5 +67,5 @@ def select_related(
             if limit is not None:
                 query = query.where(ranked.c._rank <= first + max(int(limit), 0))
             query = query.order_by(ranked.c[column], ranked.c._rank)
-        rows.extend(dict(row._mapping) for row in conn.execute(query))
+        rows.extend(tolerant(conn, lambda: [dict(row._mapping) for row in conn.execute(query)]))
     return rows

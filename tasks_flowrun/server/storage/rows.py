@@ -5,6 +5,7 @@ Table and column names come from the schema in `tables.py`, never from a request
 value is a bound parameter.
 """
 import json
+import logging
 import sqlite3
 from contextlib import contextmanager
 from functools import lru_cache
@@ -15,6 +16,8 @@ from sqlalchemy.engine import Connection
 
 from .jsontext import loads_stored
 from .tables import TABLES
+
+logger = logging.getLogger("tasks_flowrun.server")
 
 
 class ConstraintError(ValueError):
@@ -67,6 +70,29 @@ def _cursor(conn: Connection) -> Any:
     if raw is None:
         raise ConnectionClosed("the database connection is closed")
     return raw.cursor()
+
+
+def _replace_bad_utf8(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def tolerant(conn: Connection, read: Callable[[], Any]) -> Any:
+    """`read()`, run again with invalid UTF-8 replaced (U+FFFD) if a stored text is not
+    UTF-8 (a row written by another tool), so one bad row never fails a whole read."""
+    try:
+        return read()
+    except (sqlite3.OperationalError, sa.exc.OperationalError) as exc:
+        if "decode" not in str(exc):
+            raise
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise ConnectionClosed("the database connection is closed")
+    logger.warning("Text that is not UTF-8 read from the database; invalid bytes replaced")
+    raw.text_factory = _replace_bad_utf8
+    try:
+        return read()
+    finally:
+        raw.text_factory = str
 
 
 PROGRESS_STEPS = 5_000  # SQLite VM steps between two checks of `should_stop`
@@ -143,9 +169,13 @@ def fetch_rows(conn: Connection, table_name: str, columns: Optional[Iterable[str
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     params = tuple(_encode(table_name, c, v) for c, v in equal.items() if v is not None)
-    cursor = _cursor(conn)
-    cursor.execute(sql, params)
-    return [_decode(table_name, names, row) for row in cursor.fetchall()]
+
+    def read() -> List[Any]:
+        cursor = _cursor(conn)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+    return [_decode(table_name, names, row) for row in tolerant(conn, read)]
 
 
 def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None, **equal: Any

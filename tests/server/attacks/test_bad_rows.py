@@ -18,12 +18,14 @@ BAD_VALUES = {  # (`context` and `labels` are read by SQLite's own JSON function
 
 @pytest.fixture(scope="module")
 def poisoned(target: Target):
-    """Four due runs with their own label; three of them poisoned, one column each."""
+    """Five due runs with their own label; four of them poisoned, one column each (the
+    fourth's name is not UTF-8)."""
     label = f"poisoned-{uuid.uuid4().hex[:6]}"
-    runs = [target.create_run(labels=[label]) for _ in range(4)]
+    runs = [target.create_run(labels=[label]) for _ in range(5)]
     with sqlite3.connect(target.database, timeout=30) as conn:
         for run_id, (column, text) in zip(runs, BAD_VALUES.items()):
             conn.execute(f"UPDATE flow_run SET {column} = ? WHERE id = ?", (text, run_id))
+        conn.execute("UPDATE flow_run SET name = CAST(X'41FF42' AS TEXT) WHERE id = ?", (runs[3],))
     return label, runs
 
 
@@ -41,6 +43,7 @@ def test_the_agent_still_gets_every_due_run(target: Target, poisoned):
     by_id = {run.id: run for run in metadata}
     assert set(by_id) == set(runs)
     assert by_id[runs[0]].parameters == {"x": None, "y": [None, None, None]}  # the bad numbers read as null
+    assert by_id[runs[3]].name == "A\ufffdB"  # the invalid byte reads as U+FFFD
 
 
 def test_every_read_of_a_poisoned_run_answers_json(target: Target, poisoned):
@@ -49,6 +52,7 @@ def test_every_read_of_a_poisoned_run_answers_json(target: Target, poisoned):
     for query in (
         "query { flow_run(where: {id: {_in: %s}}) { id parameters context run_config state_result } }" % ids,
         "query { flow_run_by_pk(id: %s) { id parameters context } }" % json.dumps(runs[1]),
+        "query { flow_run_by_pk(id: %s) { id name } }" % json.dumps(runs[3]),
         "query { task_run(where: {flow_run_id: {_in: %s}}) { id flow_run { parameters context run_config } } }" % ids,
     ):
         resp = target.gql(query)
