@@ -24,6 +24,11 @@ EXPRESSION_INDEXES = (
     f"CREATE INDEX IF NOT EXISTS ix_flow_run_parent ON flow_run ({PARENT_EXPRESSION})",
     # newest-first run lists (the web page) page through this instead of sorting every run
     "CREATE INDEX IF NOT EXISTS ix_flow_run_created ON flow_run (created, id)",
+    # a retry's or restart's look-up of the run made with its key: one row, however many
+    # runs the child flow has (the flow_id index alone would walk all of them)
+    "CREATE INDEX IF NOT EXISTS ix_flow_run_idempotency ON flow_run (idempotency_key)",
+    # a wait's log tail: a run's newest lines without sorting all of them
+    "CREATE INDEX IF NOT EXISTS ix_log_run_time ON log (flow_run_id, timestamp)",
 )
 
 
