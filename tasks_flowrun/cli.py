@@ -1,4 +1,5 @@
-"""The `tasks-flowrun` command: `server` (the embedded backend) and `demo` (the main job, end to end)."""
+"""The `tasks-flowrun` command: `server` (the embedded backend), `agent` (a warm, bounded Prefect 1
+agent) and `demo` (the main job, end to end)."""
 import argparse
 import os
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
+from .agent.main import add_arguments as add_agent_arguments
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
@@ -57,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="reschedules of one run whose process died before it is marked Failed (default: %(default)s)",
     )
     server.set_defaults(handler=_run_server)
+
+    agent = commands.add_parser(
+        "agent",
+        help="run a warm, bounded Prefect 1 agent (flow runs forked from a warm process)",
+        description=(
+            "Run a Prefect 1 agent in the foreground against the configured backend (any Prefect 1 "
+            "backend). Like `prefect agent local start`, but each flow run is a process forked from a "
+            "warm one that already imported Prefect, at most --limit at once; a cancelled run's "
+            "process group is stopped, and a flow process that dies is reported at once."
+        ),
+    )
+    add_agent_arguments(agent)
+    agent.set_defaults(handler=_run_agent)
 
     demo = commands.add_parser(
         "demo",
@@ -137,6 +152,17 @@ def _api_key(args: argparse.Namespace) -> Optional[str]:
             raise ValueError(f"--api-key-file {str(args.api_key_file)!r} is empty")
         return key
     return os.environ.get("TASKS_FLOWRUN_API_KEY") or None
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    from .agent.main import parse_env, run
+
+    try:
+        parse_env(args.env)
+    except ValueError as exc:
+        print(f"tasks-flowrun agent: {exc}", file=sys.stderr)
+        return 2
+    return run(args)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

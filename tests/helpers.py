@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
-FAST_AGENT = Path(__file__).with_name("fast_agent.py")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.1,
@@ -45,18 +44,21 @@ def prefect_env(url: str, home: Path) -> Dict[str, str]:
     return env
 
 
-def start_agent(env: Dict[str, str], log_path: Path, labels: List[str] = (), fast: bool = True) -> subprocess.Popen:
-    """Start a real Prefect `LocalAgent` in a subprocess.
+def start_agent(env: Dict[str, str], log_path: Path, labels: List[str] = (), fast: bool = True,
+                extra_args: List[str] = ()) -> subprocess.Popen:
+    """Start a real Prefect agent in a subprocess.
 
-    `fast=False` runs exactly `prefect agent local start`. `fast=True` runs the same LocalAgent
-    class through `tests/fast_agent.py`, which only caps its idle poll interval at 0.5 s (the
-    stock agent backs off to 10 s) so that tests spend less time waiting for pick-ups.
+    `fast=True` runs `tasks-flowrun agent` (a LocalAgent whose flow processes are forked from
+    a warm process; it polls every 0.5 s and kills its flow processes when stopped), with
+    `extra_args`; its limit is 12 runs at once (waiting parents hold a slot each, and the
+    tests nest and fan out). `fast=False` runs exactly `prefect agent local start`.
     """
     label_args: List[str] = []
     for label in labels:
         label_args += ["--label", label]
     if fast:
-        cmd = [sys.executable, str(FAST_AGENT), *label_args]
+        cmd = [sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", "test-agent", "--show-flow-logs",
+               "--stop-runs-on-exit", "--limit", "12", *label_args, *extra_args]
     else:
         cmd = [sys.executable, "-m", "prefect", "agent", "local", "start", *label_args]
     log = open(log_path, "ab")

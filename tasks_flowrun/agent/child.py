@@ -1,0 +1,86 @@
+"""A forked flow process: become the flow run's own process, then run it like
+`prefect execute flow-run` does."""
+import contextlib
+import logging
+import os
+import sys
+from typing import Any, Dict, Iterator, Optional
+
+
+def run_order(request: Dict[str, Any], marker_fd: int) -> int:
+    """Run the flow run described by `request` (see `protocol.py`); returns the exit code.
+
+    Writes b"1" to `marker_fd` when the flow runner returned normally, so the zygote can tell
+    a finished process from one that died (killed, `os._exit`, a crash) whatever its code.
+    """
+    os.setsid()  # its own session and process group: the agent stops the whole group
+    _redirect_stdio(show_logs=bool(request.get("show_logs")))
+    _apply_environment(request["env"], request.get("cwd"))
+    with _prefect_config_from_environment():
+        code = _execute()
+    if code == 0:
+        try:
+            os.write(marker_fd, b"1")
+        except OSError:
+            pass
+    return code
+
+
+def _redirect_stdio(show_logs: bool) -> None:
+    """stdin from /dev/null; stdout and stderr to the agent's stdout (`--show-flow-logs`) or
+    /dev/null, as LocalAgent does."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    if show_logs:
+        os.dup2(1, 2)
+    else:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _apply_environment(env: Dict[str, str], cwd: Optional[str]) -> None:
+    """The run's environment, working directory and import path, as a fresh interpreter
+    started with them would have them."""
+    os.environ.clear()
+    os.environ.update(env)
+    if cwd:
+        os.chdir(cwd)
+    entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:0] = [p for p in dict.fromkeys(entries) if p not in sys.path]
+
+
+@contextlib.contextmanager
+def _prefect_config_from_environment() -> Iterator[None]:
+    """Prefect's configuration loaded again from the run's environment, installed in place.
+
+    `load_default_config` is Prefect's own loader (defaults, user config, PREFECT__* env);
+    `set_temporary_config` is its public way to install values in the live `prefect.config`
+    object (modules that imported `config` keep seeing the same object) and in the context;
+    the context also gets the config's `context` section (flow run id, flow id), as
+    `prefect.context` does when Prefect is imported.
+    """
+    import prefect
+    from prefect.configuration import load_default_config
+    from prefect.utilities.configuration import set_temporary_config
+
+    fresh = load_default_config()
+    with set_temporary_config(dict(fresh)), prefect.context(fresh.get("context", {})):
+        # the "prefect" logger took its level from the zygote's config when it was imported
+        logging.getLogger("prefect").setLevel(prefect.config.logging.level)
+        yield
+
+
+def _execute() -> int:
+    """Prefect's own `prefect execute flow-run` command, called in this process: it loads the
+    flow from its storage and runs it with the default (cloud) flow runner."""
+    from prefect.cli.execute import flow_run
+
+    try:
+        flow_run.main(args=[], prog_name="prefect execute flow-run", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:  # the command already marked the run Failed
+        print(f"flow run failed: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+    return 0

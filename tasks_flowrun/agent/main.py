@@ -1,0 +1,79 @@
+"""The `tasks-flowrun agent` command line: options, and running the agent until stopped."""
+import argparse
+import os
+import signal
+from typing import Dict, List
+
+DEFAULT_POLL_INTERVAL = 0.5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The agent's options (LocalAgent's, plus the warm agent's own)."""
+    parser.add_argument("--name", "-n", default=None,
+                        help="agent name (default: $PREFECT__CLOUD__AGENT__NAME, else 'agent')")
+    parser.add_argument("--label", "-l", action="append", default=[], metavar="LABEL",
+                        help="label of the agent (repeatable); the hostname is added unless --no-hostname-label")
+    parser.add_argument("--env", "-e", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment variable for every flow run (repeatable)")
+    parser.add_argument("--import-path", "-p", action="append", default=[], metavar="PATH",
+                        help="path added to the flow runs' import path (repeatable)")
+    parser.add_argument("--no-hostname-label", action="store_true", help="do not add the hostname label")
+    parser.add_argument("--show-flow-logs", "-f", action="store_true",
+                        help="send the flow processes' output to the agent's output")
+    parser.add_argument("--no-cloud-logs", action="store_true",
+                        help="do not send the agent's and the flow runs' logs to the backend")
+    parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                        help="flow runs at once; more stay Scheduled for other agents "
+                             "(default: the CPU count, at least 2)")
+    parser.add_argument("--poll-interval", type=_positive_float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
+                        help="longest wait between two looks for due flow runs (default: %(default)s)")
+    parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
+                        help="module imported once by the warm process that flow processes are forked "
+                             "from (repeatable)")
+    parser.add_argument("--stop-runs-on-exit", action="store_true",
+                        help="kill the running flow processes when the agent stops (default: leave them "
+                             "running, as LocalAgent does)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def parse_env(pairs: List[str]) -> Dict[str, str]:
+    """KEY=VALUE strings as a dict (the value may contain '=')."""
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the agent in the foreground; SIGTERM and Ctrl-C stop it."""
+    env = parse_env(args.env)
+    from .warm_agent import WarmAgent
+
+    agent = WarmAgent(name=args.name, labels=args.label, env_vars=env,
+                      import_paths=[os.path.abspath(p) for p in args.import_path],
+                      show_flow_logs=args.show_flow_logs, hostname_label=not args.no_hostname_label,
+                      limit=args.limit, poll_interval=args.poll_interval, preload=args.preload,
+                      stop_runs_on_exit=args.stop_runs_on_exit, no_cloud_logs=args.no_cloud_logs or None)
+    # Prefect's agent loop stops cleanly on SIGINT only; SIGTERM takes the same way out.
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        agent.start()
+    except KeyboardInterrupt:  # stopped before or after its loop (which handles SIGINT itself)
+        pass
+    return 0

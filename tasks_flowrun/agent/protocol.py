@@ -1,0 +1,46 @@
+"""The messages between the agent and its zygote: one JSON object per line, over two pipes.
+
+Agent -> zygote: `{"id": n, "env": {...}, "cwd": str|null, "show_logs": bool}` asks for a
+flow process. Zygote -> agent: `{"ready": pid}` once warm; `{"id": n, "pid": pid}` (or
+`{"id": n, "error": text}`) per request; `{"exited": pid, "status": s, "clean": bool}` when
+a flow process ends (`status` like `Popen.returncode`: the exit code, or -signal; `clean`
+when the process finished its flow run normally, see `child.py`).
+"""
+import json
+import os
+from typing import Any, Dict, Iterator
+
+
+def send(fd: int, message: Dict[str, Any]) -> None:
+    """Write one message; a whole line in one write (pipes keep writes under 4 KiB atomic,
+    longer ones are only written by one thread at a time anyway)."""
+    data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class LineReader:
+    """Splits what arrives on a file descriptor into messages."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = b""
+
+    def read(self) -> Iterator[Dict[str, Any]]:
+        """Read once (blocking); yield the complete messages. Raises EOFError at end of stream."""
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            raise EOFError
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+
+
+def exit_status(wait_status: int) -> int:
+    """A `waitpid` status as `Popen.returncode` reports it: the exit code, or -signal."""
+    if os.WIFSIGNALED(wait_status):
+        return -os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
