@@ -7,7 +7,7 @@ import pytest
 
 from tasks_flowrun.demo.register import register_file
 from tests.helpers import wait_until
-from tests.web.browser import badge_state, screenshot
+from tests.web.browser import badge_state, screenshot, wait_js
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def test_fan_out_shows_as_a_live_tree(page, server, client, project, agent) -> N
         return state in ("Success", "Failed")
 
     wait_until(finished, timeout=TIMEOUT, interval=0.2, what=lambda: f"the parent to finish: {parent_states}")
-    page.wait_for_function("document.querySelectorAll('#tree .tree-node').length === 4")
+    wait_js(page, "() => document.querySelectorAll('#tree .tree-node').length === 4")
     wait_until(lambda: set(tree_states(page).values()) == {"Success"}, timeout=10, what=lambda: tree_states(page))
     screenshot(page, "fan-out-tree")
 

@@ -22,9 +22,9 @@ function current(linkId) {
 async function start() {
   try {
     if (slug && kind === 'flow-run' && UUID.test(id || '')) mountRun(main, id);
-    else if (slug && (kind === 'flow-run' || kind === 'flow')) notFound();
     else if (slug && kind === 'flows') { current('nav-flows'); await mountFlows(main); }
     else if (slug && kind === 'flow' && UUID.test(id || '')) { current('nav-flows'); await mountFlow(main, id); }
+    else if (slug && (kind === 'flow-run' || kind === 'flow')) notFound();
     else { current('nav-runs'); mountRuns(main); }
   } catch (error) {
     setStatus(error.message, true);
