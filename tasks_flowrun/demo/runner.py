@@ -108,6 +108,7 @@ class Demo:
         self.say(format_summary(parent, children))
         self.say()
         self.say(f"backend: {server.url}")
+        self.say(f"parent run on the web page: {server.url}/default/flow-run/{parent_id}")
         problem = problem or self.verdict(parent, children)
         if problem and opts.keep:  # keep the backend up to look into what went wrong
             print(f"demo FAILED: {problem}", file=sys.stderr, flush=True)
@@ -183,7 +184,9 @@ class Demo:
             self.say("The backend and the agent keep running. From another shell, point `prefect` at them:")
             self.say("    prefect backend server")
             self.say(f"    export PREFECT__SERVER__ENDPOINT={url}")
+            self.say(f"    export PREFECT__SERVER__UI__ENDPOINT={url}   # Prefect's printed run URLs open the web page")
             self.say(f"    prefect run --name hello-world-parent --project {PROJECT} --watch")
+            self.say(f"Web page (runs, each parent's tree of children): {url}/")
             self.say("Press Ctrl-C to stop.")
             while agent.poll() is None:
                 time.sleep(0.5)

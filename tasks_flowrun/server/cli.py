@@ -95,7 +95,8 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     settings = ServerSettings(**{**settings.__dict__, "port": port})
     settings.database.parent.mkdir(parents=True, exist_ok=True)
     auth = ", API key required" if settings.api_key else ""
-    ready_line = f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}); Ctrl-C to stop"
+    ready_line = (f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}); "
+                  f"web page at {url}/; Ctrl-C to stop")
 
     config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
     server = AnnouncingServer(config, ready_line, out)

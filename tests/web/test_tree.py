@@ -28,7 +28,7 @@ def test_fan_out_shows_as_a_live_tree(page, server, client, project, agent) -> N
                                     parameters={"project": project, "batches": batches})
     page.goto(f"{server.url}/default/flow-run/{run_id}")
     page.evaluate("window.sameDocument = true")  # survives only if the page never reloads
-    parent_states, child_states = [], {}
+    parent_states, child_states, shots = [], {}, []
 
     def finished() -> bool:
         state = badge_state(page.locator("#run-state .badge"))
@@ -38,6 +38,9 @@ def test_fan_out_shows_as_a_live_tree(page, server, client, project, agent) -> N
             seen = child_states.setdefault(name, [])
             if not seen or seen[-1] != child_state:
                 seen.append(child_state)
+        now = set(tree_states(page).values())
+        if len(now) > 1 and "Running" in now and not shots:  # mid-run: the README's picture
+            shots.append(screenshot(page, "fan-out-tree-live", full_page=False))
         return state in ("Success", "Failed")
 
     wait_until(finished, timeout=TIMEOUT, interval=0.2, what=lambda: f"the parent to finish: {parent_states}")
