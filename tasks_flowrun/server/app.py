@@ -10,6 +10,7 @@ import datetime as dt
 import hmac
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List, Optional
 
@@ -43,6 +44,8 @@ DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running
 
 
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a UTF-16 surrogate
+MUTATION = re.compile(r"^\s*mutation\b", re.MULTILINE)  # a document that (probably) writes
+WRITER_THREADS = 2  # writes are serialized by the database anyway; two overlap parsing with writing
 
 
 def _json(content: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> Response:
@@ -95,7 +98,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls):
+def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writers: ThreadPoolExecutor):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         policy = RecoveryPolicy(dt.timedelta(seconds=settings.heartbeat_timeout), settings.max_resurrections)
@@ -107,6 +110,7 @@ def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls):
         finally:
             for service in services:
                 service.stop()
+            writers.shutdown(wait=True)
             db.dispose()
 
     return lifespan
@@ -122,6 +126,9 @@ def create_app(settings: ServerSettings) -> Starlette:
     stats = RequestStats()
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
     in_flight = [0]  # requests being served (one event loop: no lock needed)
+    # Mutations run on threads of their own, so that writes queued behind the database's one
+    # writer never take the threads reads need: a read never waits behind a write flood.
+    writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="tasks-flowrun-writer")
 
     def _authorized(request: Request) -> bool:
         if not settings.api_key:
@@ -159,7 +166,10 @@ def create_app(settings: ServerSettings) -> Starlette:
     async def _run(request: Request, body: Dict[str, Any], headers: Dict[str, str]) -> Response:
         """Execute in a worker thread; if the client goes away meanwhile, stop the work."""
         budget = Budget(settings.request_timeout)
-        task = asyncio.ensure_future(run_in_threadpool(_execute, body, headers, budget))
+        if MUTATION.search(body["query"]):
+            task = asyncio.get_running_loop().run_in_executor(writers, _execute, body, headers, budget)
+        else:
+            task = asyncio.ensure_future(run_in_threadpool(_execute, body, headers, budget))
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
             if done:
@@ -234,7 +244,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         # held until a watched run changes: pushed changes for wait_for_flow_run
         *([Route("/watch", watch_endpoint(db.changes, _watch_guard), methods=["POST"])] if settings.push_changes else []),
         *web_routes(),  # the web page: GET / for browsers, /<slug>/flow-run/<id>, /ui/<asset>
-    ], lifespan=_lifespan(db, settings, polls),
+    ], lifespan=_lifespan(db, settings, polls, writers),
         exception_handlers={HTTPException: http_error, Exception: internal_error})
     app.state.stats = stats
     app.state.db = db
