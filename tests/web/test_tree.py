@@ -58,6 +58,13 @@ def test_fan_out_shows_as_a_live_tree(page, server, client, project, agent) -> N
         assert node.locator(".badge").text_content().strip().endswith("Success")
         assert node.locator(".duration").text_content().endswith("s")
         assert re.fullmatch(r"tasks: (\d+)/\1 Success", node.locator(".progress").text_content())
+    # keyboard: Tab reaches the tree's nodes
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('node-link')"):
+            break
+    else:
+        raise AssertionError("Tab never reached a node of the tree")
     # the tree's links lead to each child's page, whose parent link leads back
     page.locator("#tree .node-link").first.click()
     page.wait_for_selector("#parents a[href$='%s']" % run_id)
