@@ -101,7 +101,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writers: ThreadPoolExecutor):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        policy = RecoveryPolicy(dt.timedelta(seconds=settings.heartbeat_timeout), settings.max_resurrections)
+        policy = recovery_policy(settings)
         services: List[PeriodicService] = [Scheduler(db), Recovery(db, policy, polls)]
         for service in services:
             service.start()
@@ -116,6 +116,11 @@ def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writer
     return lifespan
 
 
+def recovery_policy(settings: ServerSettings) -> RecoveryPolicy:
+    """How this backend judges and recovers dead runs (the sweep, and runs reported dead)."""
+    return RecoveryPolicy(dt.timedelta(seconds=settings.heartbeat_timeout), settings.max_resurrections)
+
+
 def create_app(settings: ServerSettings) -> Starlette:
     """The embedded backend as an ASGI app, with its database opened (and created) at `settings.database`."""
     db = Database(settings.database)
@@ -125,6 +130,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     service = GraphQLService(build(), limits)
     stats = RequestStats()
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
+    policy = recovery_policy(settings)  # also for runs an agent reports dead
     in_flight = [0]  # requests being served (one event loop: no lock needed)
     # Mutations run on threads of their own, so that writes queued behind the database's one
     # writer never take the threads reads need: a read never waits behind a write flood.
@@ -157,7 +163,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             stats.record([])
             return _json({"errors": errors}, status=400)
         stats.record(root_fields(document))
-        with RequestContext(db, tenant_id, headers, polls, budget) as context:
+        with RequestContext(db, tenant_id, headers, polls, budget, policy) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
         if result.get("errors") and budget.stopped():  # interrupted: say why, not what broke
             return _error(budget.reason or "Request stopped.", 200, "TIMEOUT")

@@ -34,7 +34,7 @@ from ...reruns import task_runs_to_rerun
 from ..storage.reads import get_row
 from ..storage.rows import fetch_rows
 from ..storage.runs import active_runs, retry_count
-from ..timestamps import to_datetime
+from ..timestamps import clock, to_datetime
 from .liveness import RunnerPolls
 from .logs import write_run_logs
 from .rows import update
@@ -95,25 +95,57 @@ def recover_dead_runs(conn: Connection, now: dt.datetime, policy: RecoveryPolicy
         reason = death_reason(run, now, policy, polls)
         if reason is None:
             continue
-        settings = (get_row(conn, "flow_group", id=run["flow_group_id"]) or {}).get("settings") or {}
+        settings = _settings(conn, run)
         if not settings.get("heartbeat_enabled", True):
             continue  # without heartbeats, silence says nothing about the run
-        task_runs = fetch_rows(conn, "task_run", ("id", "task_id", "state", "version", "tenant_id",
-                                                  "serialized_state"), flow_run_id=run["id"])
-        if run["state"] == "Cancelling":
-            _cancel(conn, run, reason)
-            outcome["cancelled"].append(run["id"])
-        elif any(t["state"] in WAITING_TASK_STATES for t in task_runs):
-            continue  # a task waits for its time: no process on purpose
-        elif run["times_resurrected"] >= policy.max_resurrections or not settings.get("lazarus_enabled", True):
-            _fail(conn, run, task_runs, reason, policy)
-            outcome["failed"].append(run["id"])
-        else:
-            _reschedule(conn, run, task_runs, reason, now, policy)
-            outcome["rescheduled"].append(run["id"])
+        result = _recover(conn, run, settings, reason, now, policy)
+        if result is None:
+            continue
+        outcome[result].append(run["id"])
         if polls is not None:
             polls.forget(run["id"])
     return outcome
+
+
+def recover_run(conn: Connection, flow_run_id: str, reason: str, policy: RecoveryPolicy,
+                polls: Optional[RunnerPolls] = None, now: Optional[dt.datetime] = None) -> Optional[str]:
+    """Recover one run whose process is known to be dead (its agent saw the process exit),
+    at once, as the sweep would after the heartbeat timeout. Heartbeat settings do not matter
+    here (a process seen dead is no guess from silence); `lazarus_enabled: false` still fails
+    the run instead of rescheduling it.
+
+    Returns "rescheduled", "failed" or "cancelled"; None when the run is not Submitted, Running
+    or Cancelling, or a task run waits on purpose (Paused, Retrying...).
+    """
+    run = next((r for r in active_runs(conn, WATCHED_STATES) if r["id"] == flow_run_id), None)
+    if run is None:
+        return None
+    now = now or clock.now()
+    result = _recover(conn, run, _settings(conn, run), f"reported dead: {reason}", now, policy)
+    if result is not None and polls is not None:
+        polls.forget(run["id"])
+    return result
+
+
+def _settings(conn: Connection, run: Dict[str, Any]) -> Dict[str, Any]:
+    return (get_row(conn, "flow_group", id=run["flow_group_id"]) or {}).get("settings") or {}
+
+
+def _recover(conn: Connection, run: Dict[str, Any], settings: Dict[str, Any], reason: str, now: dt.datetime,
+             policy: RecoveryPolicy) -> Optional[str]:
+    """Cancel, fail or reschedule a dead run; returns which (None: a task waits on purpose)."""
+    task_runs = fetch_rows(conn, "task_run", ("id", "task_id", "state", "version", "tenant_id",
+                                              "serialized_state"), flow_run_id=run["id"])
+    if run["state"] == "Cancelling":
+        _cancel(conn, run, reason)
+        return "cancelled"
+    if any(t["state"] in WAITING_TASK_STATES for t in task_runs):
+        return None  # a task waits for its time: no process on purpose
+    if run["times_resurrected"] >= policy.max_resurrections or not settings.get("lazarus_enabled", True):
+        _fail(conn, run, task_runs, reason, policy)
+        return "failed"
+    _reschedule(conn, run, task_runs, reason, now, policy)
+    return "rescheduled"
 
 
 def _log(conn: Connection, run: Dict[str, Any], level: str, message: str, task_run_id: Optional[str] = None) -> None:

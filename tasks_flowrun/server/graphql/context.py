@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from sqlalchemy.engine import Connection
 
 from ..api.liveness import RunnerPolls
+from ..api.recovery import RecoveryPolicy
 from ..storage.database import Database
 from ..storage.rows import interruptible
 from .budget import UNLIMITED, Budget
@@ -12,12 +13,15 @@ from .budget import UNLIMITED, Budget
 
 class RequestContext:
     """What a resolver may use: the database, the request's headers, one read connection,
-    the request's time budget, and the batches of rows fetched so far (see resolvers/tables.py)."""
+    the request's time budget, the batches of rows fetched so far (see resolvers/tables.py),
+    and the backend's recovery policy (for runs reported dead)."""
 
     def __init__(self, db: Database, tenant_id: str, headers: Mapping[str, str],
-                 polls: Optional[RunnerPolls] = None, budget: Budget = UNLIMITED) -> None:
+                 polls: Optional[RunnerPolls] = None, budget: Budget = UNLIMITED,
+                 recovery_policy: Optional[RecoveryPolicy] = None) -> None:
         self.db = db
         self.polls = polls
+        self.recovery_policy = recovery_policy
         self.tenant_id = tenant_id
         self.budget = budget
         self.agent_id: Optional[str] = headers.get("x-prefect-agent-id") or None

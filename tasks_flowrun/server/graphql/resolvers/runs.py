@@ -3,6 +3,7 @@ from typing import Any, Dict
 
 from ...api import flow_runs, states, task_runs
 from ...api.agents import touch_agent
+from ...api.recovery import RecoveryPolicy, recover_run
 from .base import mutation
 
 
@@ -72,6 +73,18 @@ def cancel_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @mutation
+def report_dead_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    """`success` when the run was recovered (rescheduled, failed or cancelled); else `error` says why not."""
+    policy = ctx.recovery_policy or RecoveryPolicy()
+    reason = (input.get("reason") or "its process died")[:500]
+    outcome = recover_run(conn, input["flow_run_id"], reason, policy, ctx.polls)
+    if outcome is None:
+        return {"success": False, "error": "the run is not Submitted, Running or Cancelling, or a task run "
+                                           "waits on purpose: nothing to recover"}
+    return {"success": True, "error": None}
+
+
+@mutation
 def delete_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return {"success": flow_runs.delete_flow_run(conn, input["flow_run_id"]), "error": None}
 
@@ -79,5 +92,5 @@ def delete_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 RESOLVERS = {f.__name__: f for f in (
     create_flow_run, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
     set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
-    cancel_flow_run, delete_flow_run,
+    cancel_flow_run, report_dead_flow_run, delete_flow_run,
 )}
