@@ -1,4 +1,5 @@
-"""`tasks-flowrun demo`: the embedded backend, a real LocalAgent and the fan-out example, live.
+"""`tasks-flowrun demo`: the embedded backend, `tasks-flowrun agent` (a warm LocalAgent) and the
+fan-out example, live.
 
 Small modules, one job each: `environment` (port, Prefect config, agent process),
 `register` (example flows), `queries` (the one polling query), `progress` (live display),

@@ -74,11 +74,13 @@ def pointed_at(url: str, home: Path) -> Iterator[Dict[str, str]]:
         os.environ.update(saved)
 
 
-def start_agent(env: Dict[str, str], log_path: Path) -> subprocess.Popen:
-    """Prefect's LocalAgent in a subprocess (see `tasks_flowrun.demo.agent`), output to `log_path`."""
+def start_agent(env: Dict[str, str], log_path: Path, limit: int = 2) -> subprocess.Popen:
+    """`tasks-flowrun agent` in a subprocess (flow runs forked from a warm process, at most
+    `limit` at once, stopped with the agent), output to `log_path`."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "tasks_flowrun.demo.agent"],
+            [sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", "tasks-flowrun-demo",
+             "--limit", str(limit), "--stop-runs-on-exit", "--preload", "tasks_flowrun"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -88,7 +90,7 @@ def start_agent(env: Dict[str, str], log_path: Path) -> subprocess.Popen:
 
 
 def stop_agent(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop the agent and the flow runs it spawned (its own process group, see `start_agent`)."""
+    """Stop the agent (its own process group, see `start_agent`); it stops its flow runs."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
@@ -97,7 +99,7 @@ def stop_agent(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         try:
             proc.wait(timeout=timeout)
             if sig == signal.SIGTERM:
-                # the agent is gone; kill flow runs of its group that are still alive
+                # the agent is gone; kill whatever is left of its group (its zygote)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
             break

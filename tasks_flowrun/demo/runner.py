@@ -84,9 +84,10 @@ class Demo:
         home = self.workdir / "prefect-home"
         home.mkdir(exist_ok=True)
         env = self.stack.enter_context(pointed_at(server.url, home))
-        agent = start_agent(env, self.agent_log)
+        # the parent waits while its children run: one slot each, so they all run at once
+        agent = start_agent(env, self.agent_log, limit=self.options.children + 1)
         self.stack.callback(stop_agent, agent)
-        self.say(f"agent    Prefect LocalAgent, pid {agent.pid}  (log {self.agent_log})")
+        self.say(f"agent    tasks-flowrun agent, a warm LocalAgent, pid {agent.pid}  (log {self.agent_log})")
 
         client = Client()
         client.create_project(PROJECT)
