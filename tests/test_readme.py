@@ -116,10 +116,11 @@ def test_every_tasks_flowrun_command_parses() -> None:
 
 
 def test_every_documented_flag_exists() -> None:
-    """Flags in the demo and server option tables are real flags of those subcommands."""
+    """Flags in the demo, server and agent option tables are real flags of those subcommands."""
     subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
     flags = {name: set(sub._option_string_actions) for name, sub in subparsers.items()}
-    for heading, command in (("Options go after `--`", "demo"), ("`tasks-flowrun server` option", "server")):
+    for heading, command in (("Options go after `--`", "demo"), ("`tasks-flowrun server` option", "server"),
+                             ("`tasks-flowrun agent` options:", "agent")):
         documented = {code.split()[0] for code in table_after(heading) if code.startswith("--")}
         assert documented, heading
         assert documented <= flags[command], documented - flags[command]
