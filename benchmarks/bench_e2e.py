@@ -39,7 +39,7 @@ FINISHED = {"Success", "Failed", "Cancelled", "TimedOut", "Skipped", "Cached", "
 def _start_agent(bench: Bench) -> subprocess.Popen:
     log = open(bench.home / "agent.log", "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "tasks_flowrun.demo.agent", "--name", "bench-agent"],
+        [sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", "bench-agent", "--limit", str(N + 1)],
         env=bench.subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
     )
 
