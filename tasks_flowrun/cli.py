@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 from typing import List, Optional
+from urllib.parse import urlsplit
 
 from . import __version__
 from .agent.main import add_arguments as add_agent_arguments
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-resurrections", type=int, default=3, metavar="N",
         help="reschedules of one run whose process died before it is marked Failed (default: %(default)s)",
     )
+    server.add_argument(
+        "--cors-origin", action="append", type=_origin, default=[], metavar="ORIGIN", dest="cors_origins",
+        help="let web pages from this origin (scheme://host[:port], e.g. the Prefect UI at http://localhost:8080) "
+             "call the API from the browser; repeat for several (default: none)",
+    )
     server.set_defaults(handler=_run_server)
 
     agent = commands.add_parser(
@@ -105,6 +111,17 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _origin(text: str) -> str:
+    """A browser origin, `scheme://host[:port]`, as browsers send it (lowercase, no path)."""
+    parts = urlsplit(text.strip().rstrip("/"))
+    if text.strip() == "*":
+        raise argparse.ArgumentTypeError("'*' is not allowed: list each origin (scheme://host[:port])")
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an origin: expected scheme://host[:port], "
+                                         "e.g. http://localhost:8080")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def _missing_extra(exc: ImportError) -> int:
     print(
         f"tasks-flowrun: the embedded backend needs the 'server' extra ({exc.name} is missing): "
@@ -130,7 +147,7 @@ def _run_server(args: argparse.Namespace) -> int:
         return 2
     settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=api_key,
                               heartbeat_timeout=args.heartbeat_timeout, max_resurrections=args.max_resurrections,
-                              insecure=args.insecure)
+                              insecure=args.insecure, cors_origins=tuple(args.cors_origins))
     return serve(settings)
 
 

@@ -3,7 +3,8 @@
 Every answer is JSON, errors included. Before a request runs: the API key, the cross-site
 rule (application/json or an allowed Origin), the concurrency bound, the body size (enforced
 while reading) and strict JSON (no NaN/Infinity, no lone surrogates); while it runs, its
-time budget, and its client still being connected.
+time budget, and its client still being connected. A JSON array of operations is a batch
+(see batch.py); `--cors-origin` origins get CORS headers (see cors.py).
 """
 import asyncio
 import datetime as dt
@@ -12,16 +13,21 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple, Union
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from graphql.language import DocumentNode
+
 from .api.projects import ensure_default_tenant
+from .cors import CorsMiddleware
+from .batch import BatchRefused, cost_refusal, decode_batch
 from .graphql.budget import Budget
 from .graphql.context import RequestContext
 from .graphql.cost import CostLimits
@@ -68,8 +74,15 @@ def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):g} MiB"
 
 
-def _decode_body(raw: bytes) -> Dict[str, Any]:
+def _decode_body(raw: bytes) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
+    """One operation (a JSON object), or a batch (a JSON array of them)."""
     body = loads_input(raw or b"{}")
+    if isinstance(body, list):
+        return decode_batch(body, lambda item: _decode_operation(raw, item))
+    return _decode_operation(raw, body)
+
+
+def _decode_operation(raw: bytes, body: Any) -> Dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         raise ValueError("expected a JSON object with a 'query' string")
     variables = body.get("variables")
@@ -157,25 +170,43 @@ def create_app(settings: ServerSettings) -> Starlette:
                           415, "UNSUPPORTED_MEDIA_TYPE")
         return None
 
-    def _execute(body: Dict[str, Any], headers: Dict[str, str], budget: Budget) -> Response:
+    def _prepare(body: Dict[str, Any]) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
         document, errors = service.prepare(body["query"], body["variables"], body.get("operationName"))
-        if document is None:
-            stats.record([])
-            return _json({"errors": errors}, status=400)
-        stats.record(root_fields(document))
+        stats.record(root_fields(document) if document is not None else [])
+        return document, errors
+
+    def _result(document: DocumentNode, body: Dict[str, Any], headers: Dict[str, str], budget: Budget
+                ) -> Dict[str, Any]:
         with RequestContext(db, tenant_id, headers, polls, budget, policy) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
         if result.get("errors") and budget.stopped():  # interrupted: say why, not what broke
-            return _error(budget.reason or "Request stopped.", 200, "TIMEOUT")
-        return _json(result)
+            return {"errors": [{"message": budget.reason or "Request stopped.", "extensions": {"code": "TIMEOUT"}}]}
+        return result
 
-    async def _run(request: Request, body: Dict[str, Any], headers: Dict[str, str]) -> Response:
-        """Execute in a worker thread; if the client goes away meanwhile, stop the work."""
+    def _execute(body: Dict[str, Any], headers: Dict[str, str], budget: Budget) -> Response:
+        document, errors = _prepare(body)
+        if document is None:
+            return _json({"errors": errors}, status=400)
+        return _json(_result(document, body, headers, budget))
+
+    def _execute_batch(bodies: List[Dict[str, Any]], headers: Dict[str, str], budget: Budget) -> Response:
+        """Each operation on its own, in order, once the batch's summed cost is within the limits."""
+        prepared = [_prepare(body) for body in bodies]
+        refusal = cost_refusal(service.schema, limits, [(document, body) for body, (document, _) in
+                                                        zip(bodies, prepared) if document is not None])
+        if refusal is not None:
+            return _error(refusal, 400, "QUERY_TOO_COSTLY")
+        return _json([{"errors": errors} if document is None else _result(document, body, headers, budget)
+                      for body, (document, errors) in zip(bodies, prepared)])
+
+    async def _run(request: Request, work: Callable[[Budget], Response], writes: bool) -> Response:
+        """Do `work` in a worker thread (a writer's if it `writes`); if the client goes away
+        meanwhile, stop it."""
         budget = Budget(settings.request_timeout)
-        if MUTATION.search(body["query"]):
-            task = asyncio.get_running_loop().run_in_executor(writers, _execute, body, headers, budget)
+        if writes:
+            task = asyncio.get_running_loop().run_in_executor(writers, work, budget)
         else:
-            task = asyncio.ensure_future(run_in_threadpool(_execute, body, headers, budget))
+            task = asyncio.ensure_future(run_in_threadpool(work, budget))
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
             if done:
@@ -213,8 +244,14 @@ def create_app(settings: ServerSettings) -> Starlette:
                 body = _decode_body(raw)
             except ValueError as exc:  # JSON errors, invalid UTF-8 (UnicodeDecodeError) included
                 return _error(f"Malformed request: {_short(exc)}.")
+            except BatchRefused as exc:
+                return _error(str(exc), 400, "BATCH_REFUSED")
             headers = {k.lower(): v for k, v in request.headers.items()}
-            return await _run(request, body, headers)
+            if isinstance(body, list):
+                writes = any(MUTATION.search(item["query"]) for item in body)
+                return await _run(request, lambda budget: _execute_batch(body, headers, budget), writes)
+            return await _run(request, lambda budget: _execute(body, headers, budget),
+                              bool(MUTATION.search(body["query"])))
         finally:
             in_flight[0] -= 1
 
@@ -251,7 +288,8 @@ def create_app(settings: ServerSettings) -> Starlette:
         *([Route("/watch", watch_endpoint(db.changes, _watch_guard), methods=["POST"])] if settings.push_changes else []),
         *web_routes(),  # the web page: GET / for browsers, /<slug>/flow-run/<id>, /ui/<asset>
     ], lifespan=_lifespan(db, settings, polls, writers),
-        exception_handlers={HTTPException: http_error, Exception: internal_error})
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        middleware=[Middleware(CorsMiddleware, origins=settings.cors_origins)] if settings.cors_origins else [])
     app.state.stats = stats
     app.state.db = db
     app.state.polls = polls

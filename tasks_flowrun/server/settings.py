@@ -38,8 +38,8 @@ class ServerSettings:
         - max_concurrent_requests (int): requests in flight past this get a 503
         - header_timeout (float): seconds a connection may take to send a request's headers
         - keep_alive_timeout (float): seconds an idle keep-alive connection stays open
-        - cors_origins (tuple of str): browser origins allowed to POST without
-            `Content-Type: application/json` (none by default)
+        - cors_origins (tuple of str): browser origins (e.g. the Prefect UI's) granted CORS
+            and allowed to POST without `Content-Type: application/json` (none by default)
         - insecure (bool): allow a non-loopback host without an API key
         - push_changes (bool): serve `POST /watch` (held requests answered when a watched
             run changes); without it, waits poll

@@ -43,6 +43,14 @@ class CostLimits:
     max_rows: int = 200_000
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What a document was measured at (summed over the operations checked)."""
+    depth: int = 0
+    fields: int = 0
+    rows: int = 0
+
+
 class TooCostly(Exception):
     """A document over one of the limits; the message names the limit and both values."""
 
@@ -134,8 +142,8 @@ def _operation(document: DocumentNode, operation_name: Optional[str]) -> Optiona
 
 
 def check_cost(schema: GraphQLSchema, document: DocumentNode, variables: Optional[Dict[str, Any]],
-               operation_name: Optional[str], limits: CostLimits) -> None:
-    """Raise TooCostly if the operation that would run exceeds `limits`.
+               operation_name: Optional[str], limits: CostLimits) -> Cost:
+    """Raise TooCostly if the operation that would run exceeds `limits`; else its cost.
 
     When no single operation is chosen (several without a name), every one is checked.
     """
@@ -143,8 +151,11 @@ def check_cost(schema: GraphQLSchema, document: DocumentNode, variables: Optiona
     chosen = _operation(document, operation_name)
     operations = [chosen] if chosen is not None else [
         d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    total = Cost()
     for operation in operations:
         root = {OperationType.QUERY: schema.query_type, OperationType.MUTATION: schema.mutation_type,
                 OperationType.SUBSCRIPTION: schema.subscription_type}.get(operation.operation)
         walk = _Walk(schema, fragments, variables or {}, limits)
         walk.selection_set(operation.selection_set, root, 1, 1, set())
+        total = Cost(max(total.depth, walk.depth), total.fields + walk.fields, total.rows + walk.rows)
+    return total
