@@ -38,6 +38,9 @@ AGENT_WARNING_AFTER = 15.0  # seconds a due run may wait for an agent before we 
 AGENT_WARNING_EVERY = 60.0  # seconds between two warnings about the same run
 MAX_REMEMBERED_LOGS = 5000  # forget lines older than the overlap window past this many
 PUSH_HOLD = 60.0  # seconds a pushed-changes request may be held
+# A flow process uploads its last log lines as it exits, just after its final state: with
+# `stream_logs`, a wait gives them this long to arrive (returning as soon as they do).
+LOG_GRACE = 3.0
 
 
 class Watcher:
@@ -109,7 +112,18 @@ class Watcher:
             if not pending:
                 break
             self._until_next_poll(pending, changed, started, deadline)
+        if self.stream_logs:
+            self._last_log_lines()
         return self.rows
+
+    def _last_log_lines(self) -> None:
+        """Read the log lines the runs uploaded as their processes exited."""
+        if self.push is not None:
+            if self.push.wait(self.ids, LOG_GRACE) == []:
+                return  # no line came
+        else:
+            self.sleep(min(LOG_GRACE, max(self.backoff.minimum, 1.0)))
+        self._poll(list(self.ids))
 
     def _until_next_poll(self, pending: List[str], changed: bool, started: float, deadline: Optional[float]) -> None:
         """Return when it is time to poll again: a pushed change, or the backoff's interval."""
