@@ -9,6 +9,7 @@ from typing import List, Optional, TextIO
 import uvicorn
 
 from .settings import ServerSettings
+from .storage.migrations import SchemaVersionError
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -95,10 +96,18 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     settings = ServerSettings(**{**settings.__dict__, "port": port})
     settings.database.parent.mkdir(parents=True, exist_ok=True)
     auth = ", API key required" if settings.api_key else ""
-    ready_line = (f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}); "
+    try:
+        app = create_app(settings)  # opens the database, upgrading its schema if it is older
+    except SchemaVersionError as exc:
+        sock.close()
+        print(f"tasks-flowrun server: {exc}", file=sys.stderr)
+        return 2
+    upgrade = app.state.db.schema_upgrade
+    upgraded = f"; {upgrade.describe()}" if upgrade is not None else ""
+    ready_line = (f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}{upgraded}); "
                   f"web page at {url}/; Ctrl-C to stop")
 
-    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
+    config = uvicorn.Config(app, **uvicorn_options(settings))
     server = AnnouncingServer(config, ready_line, out)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

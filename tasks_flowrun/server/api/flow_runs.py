@@ -180,6 +180,12 @@ def set_flow_run_name(conn: Connection, flow_run_id: str, name: str) -> bool:
     return update(conn, "flow_run", str(flow_run_id), name=name) > 0
 
 
+def set_flow_run_labels(conn: Connection, flow_run_id: str, labels: List[str]) -> bool:
+    if labels is None or not all(isinstance(l, str) for l in labels):
+        raise ApiError("labels must be a list of strings.")
+    return update(conn, "flow_run", str(flow_run_id), labels=sorted(set(labels))) > 0
+
+
 def delete_flow_run(conn: Connection, flow_run_id: str) -> bool:
     """Delete a run with its states, task runs and logs."""
     return delete_flow_run_rows(conn, str(flow_run_id))

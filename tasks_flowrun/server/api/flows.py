@@ -5,6 +5,7 @@ from prefect.utilities.graphql import decompress
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row, select_rows
+from ..storage.flows import delete_flow_rows, mark_task_roles
 from ..storage.runs import delete_flow_run_rows
 from .errors import ApiError, NotFound
 from .projects import get_project
@@ -86,10 +87,10 @@ def newest_unarchived(conn: Connection, where: Dict[str, Any]) -> Optional[Dict[
     return rows[0] if rows else None
 
 
-def get_flow(conn: Connection, flow_id: str) -> Dict[str, Any]:
+def get_flow(conn: Connection, flow_id: str, message: Optional[str] = None) -> Dict[str, Any]:
     flow = get_row(conn, "flow", id=str(flow_id))
     if flow is None:
-        raise NotFound(f"Flow {flow_id} not found.")
+        raise NotFound(message or f"Flow {flow_id} not found.")
     return flow
 
 
@@ -119,7 +120,13 @@ def register_tasks(conn: Connection, flow_id: str, tasks: List[Dict[str, Any]], 
         serialized = dict(flow["serialized_flow"] or {})
         serialized["tasks"] = list(serialized.get("tasks") or []) + added
         update(conn, "flow", flow_id, serialized_flow=serialized)
+    _mark_roles(conn, flow)
     return True
+
+
+def _mark_roles(conn: Connection, flow: Dict[str, Any]) -> None:
+    references = (flow.get("serialized_flow") or {}).get("reference_tasks") or []
+    mark_task_roles(conn, flow["id"], [r["slug"] for r in references if isinstance(r, dict) and r.get("slug")])
 
 
 def register_edges(conn: Connection, flow_id: str, edges: List[Dict[str, Any]]) -> bool:
@@ -141,6 +148,7 @@ def register_edges(conn: Connection, flow_id: str, edges: List[Dict[str, Any]]) 
         insert(conn, "edge", tenant_id=flow["tenant_id"], flow_id=flow_id, upstream_task_id=up,
                downstream_task_id=down, key=edge.get("key"), mapped=bool(edge.get("mapped")),
                flattened=bool(edge.get("flattened")))
+    _mark_roles(conn, flow)
     return True
 
 
@@ -155,8 +163,11 @@ def set_schedule_active(conn: Connection, flow_id: str, active: bool = True) -> 
 
 
 def archive_flow(conn: Connection, flow_id: str) -> bool:
-    """Archive a flow: its scheduled auto runs are deleted and its scheduled ad-hoc runs cancelled."""
-    flow = get_flow(conn, flow_id)
+    """Archive a flow: its scheduled auto runs are deleted and its scheduled ad-hoc runs
+    cancelled; False for an unknown flow (as Prefect Server)."""
+    flow = get_row(conn, "flow", id=str(flow_id))
+    if flow is None:
+        return False
     update(conn, "flow", flow_id, archived=True, is_schedule_active=False)
     for run in select_rows(conn, "flow_run", {"flow_id": {"_eq": flow_id}, "state": {"_eq": "Scheduled"}}):
         if run["auto_scheduled"]:
@@ -164,3 +175,24 @@ def archive_flow(conn: Connection, flow_id: str) -> bool:
         else:
             cancel_flow_run(conn, run["id"], message=f"Flow {flow['id']} was archived.")
     return True
+
+
+def delete_flow(conn: Connection, flow_id: str) -> bool:
+    """Delete a flow with its runs (their states, task runs, logs), tasks and edges; its
+    flow group stays. False for an unknown flow."""
+    if get_row(conn, "flow", id=str(flow_id)) is None:
+        return False
+    for run in select_rows(conn, "flow_run", {"flow_id": {"_eq": flow_id}}):
+        delete_flow_run_rows(conn, run["id"])
+    delete_flow_rows(conn, str(flow_id))
+    return True
+
+
+def update_flow_project(conn: Connection, flow_id: str, project_id: str) -> str:
+    """Move a flow to another project of its tenant; an error for an unknown flow or project."""
+    flow = get_row(conn, "flow", id=str(flow_id))
+    project = get_row(conn, "project", id=str(project_id))
+    if flow is None or project is None or project["tenant_id"] != flow["tenant_id"]:
+        raise ApiError("Invalid flow or project ID.")
+    update(conn, "flow", flow["id"], project_id=project["id"])
+    return flow["id"]

@@ -4,9 +4,9 @@ from typing import Any, Dict, Optional
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
-from ..storage.rows import delete_rows, fetch_row
+from ..storage.rows import delete_rows, fetch_row, fetch_rows
 from .errors import ApiError, NotFound, Uniqueness
-from .rows import insert
+from .rows import insert, update
 
 DEFAULT_TENANT = {"name": "default", "slug": "default"}
 
@@ -38,9 +38,32 @@ def create_project(conn: Connection, tenant_id: str, name: str, description: Opt
 
 
 def delete_project(conn: Connection, project_id: str) -> bool:
-    if get_row(conn, "flow", project_id=project_id) is not None:
-        raise ApiError(f"Project {project_id} still has flows; delete or move them first.")
-    return delete_rows(conn, "project", "id", [project_id]) > 0
+    """Delete a project with its flows and their runs (Prefect Server's cascade); False for
+    an unknown project."""
+    from .flows import delete_flow  # flows import this module
+
+    if get_row(conn, "project", id=str(project_id)) is None:
+        return False
+    for flow in fetch_rows(conn, "flow", ["id"], project_id=str(project_id)):
+        delete_flow(conn, flow["id"])
+    return delete_rows(conn, "project", "id", [str(project_id)]) > 0
+
+
+def set_project_name(conn: Connection, project_id: str, name: str) -> str:
+    if not name or not name.strip():
+        raise ApiError("A project needs a non-empty name.")
+    project = get_project(conn, project_id)
+    other = get_row(conn, "project", tenant_id=project["tenant_id"], name=name)
+    if other is not None and other["id"] != project["id"]:
+        raise Uniqueness()
+    update(conn, "project", project["id"], name=name)
+    return project["id"]
+
+
+def set_project_description(conn: Connection, project_id: str, description: Optional[str]) -> str:
+    project = get_project(conn, project_id)
+    update(conn, "project", project["id"], description=description)
+    return project["id"]
 
 
 def get_project(conn: Connection, project_id: str) -> Dict[str, Any]:

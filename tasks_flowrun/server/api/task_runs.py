@@ -5,6 +5,7 @@ from prefect.engine.state import Pending
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import get_row
+from ..storage.runs import mapped_children_summary
 from ..storage.rows import ConstraintError, delete_rows, insert_rows
 from .errors import ApiError
 from .rows import insert, new_id, update
@@ -81,3 +82,16 @@ def update_artifact(conn: Connection, artifact_id: str, data: Any) -> bool:
 
 def delete_artifact(conn: Connection, artifact_id: str) -> bool:
     return delete_rows(conn, "task_run_artifact", "id", [str(artifact_id)]) > 0
+
+
+def mapped_children(conn: Connection, task_run_id: str) -> Dict[str, Any]:
+    """For a mapped task run (map_index -1): its children's state counts, earliest start and
+    latest end; empty for an unknown id or a task run that is itself a child."""
+    task_run = get_row(conn, "task_run", id=str(task_run_id))
+    if task_run is None or task_run["map_index"] != -1:
+        return {"state_counts": {}, "min_start_time": None, "max_end_time": None}
+    rows = mapped_children_summary(conn, task_run["flow_run_id"], task_run["task_id"])
+    starts = [r[2] for r in rows if r[2] is not None]
+    ends = [r[3] for r in rows if r[3] is not None]
+    return {"state_counts": {r[0]: r[1] for r in rows if r[0] is not None},
+            "min_start_time": min(starts) if starts else None, "max_end_time": max(ends) if ends else None}

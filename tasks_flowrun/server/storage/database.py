@@ -8,7 +8,7 @@ read-check-insert inside a transaction atomic (no duplicate from concurrent requ
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -16,10 +16,11 @@ from sqlalchemy.engine import Connection, Engine
 from .jsontext import loads_stored
 from ..changes import STATE, ChangeFeed
 from .runs import PARENT_EXPRESSION
-from .tables import metadata
+from .migrations import SchemaUpgrade, prepare_schema
 
 # Indexes on expressions, which the table definitions cannot express portably, and indexes
-# added after the first release; created if missing, so older databases get them too.
+# added after the first release; created if missing, so older databases get them too
+# (the ones that existed when schema versions began are also in migration 0001).
 EXPRESSION_INDEXES = (
     f"CREATE INDEX IF NOT EXISTS ix_flow_run_parent ON flow_run ({PARENT_EXPRESSION})",
     # newest-first run lists (the web page) page through this instead of sorting every run
@@ -74,7 +75,12 @@ class Database:
         sa.event.listen(self.engine, "connect", _configure)
         self._write_lock = threading.RLock()
         self.changes = ChangeFeed()
-        metadata.create_all(self.engine)
+        # the schema at the newest revision (migrations/); what was done, for the start line
+        try:
+            self.schema_upgrade: Optional[SchemaUpgrade] = prepare_schema(self.engine, self.path)
+        except BaseException:
+            self.engine.dispose()
+            raise
         with self.engine.begin() as conn:
             for statement in EXPRESSION_INDEXES:
                 conn.exec_driver_sql(statement)

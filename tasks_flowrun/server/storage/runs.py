@@ -1,5 +1,5 @@
 """Queries specific to runs: the agent queue, the Submitted lock, idempotency look-ups, deletion."""
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy.engine import Connection
 
@@ -88,3 +88,13 @@ def retry_count(conn: Connection, task_run_id: str) -> int:
     cursor.execute("SELECT COUNT(*) FROM task_run_state WHERE task_run_id = ? AND state = 'Retrying'",
                    (task_run_id,))
     return int(cursor.fetchone()[0])
+
+
+def mapped_children_summary(conn: Connection, flow_run_id: str, task_id: str) -> List[Tuple[str, int, Any, Any]]:
+    """(state, count, earliest start_time, latest end_time) of the mapped children
+    (map_index >= 0) of one task in one flow run, per state."""
+    cursor = _cursor(conn)
+    cursor.execute("SELECT state, COUNT(*), MIN(start_time), MAX(end_time) FROM task_run "
+                   "WHERE flow_run_id = ? AND task_id = ? AND map_index >= 0 GROUP BY state",
+                   (flow_run_id, task_id))
+    return [tuple(row) for row in cursor.fetchall()]

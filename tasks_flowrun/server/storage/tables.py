@@ -1,12 +1,31 @@
 """The backend's tables (SQLAlchemy Core), shaped like Prefect Server's schema.
 
 Timestamps are TEXT in the fixed UTC form of `timestamps.py`; JSON columns hold JSON text.
+Every change here needs a revision in `migrations/versions/` (a test compares the two).
 """
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import base as sqlite_base
+from sqlalchemy.ext.compiler import compiles
 
 metadata = sa.MetaData()
 
-JSON = sa.JSON(none_as_null=True)
+
+class JSONText(sa.JSON):
+    """JSON kept as the text written: declared `JSON_TEXT`, so SQLite gives the column TEXT
+    affinity (a column declared `JSON` has NUMERIC affinity, which turns a top-level `1.0`
+    into the integer 1 and rounds big integers)."""
+
+    cache_ok = True
+
+
+@compiles(JSONText, "sqlite")
+def _json_text_ddl(_type: JSONText, _compiler: object, **_kw: object) -> str:
+    return "JSON_TEXT"
+
+
+sqlite_base.ischema_names["JSON_TEXT"] = JSONText  # reflection (migrations) reads it back
+
+JSON = JSONText(none_as_null=True)
 
 
 def _id() -> sa.Column:
@@ -103,6 +122,10 @@ task = sa.Table(
     sa.Column("mapped", sa.Boolean),
     *_stamps(),
     sa.UniqueConstraint("flow_id", "slug"),
+    # added by revision 0002 (columns added later go last: ALTER TABLE appends them)
+    sa.Column("is_root_task", sa.Boolean),
+    sa.Column("is_terminal_task", sa.Boolean),
+    sa.Column("is_reference_task", sa.Boolean),
 )
 
 edge = sa.Table(
