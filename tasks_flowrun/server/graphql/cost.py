@@ -5,9 +5,10 @@ expanded in place and every alias counted as its own field:
 
 - depth: how deeply selections nest;
 - fields: how many field selections there are;
-- rows: how many rows the lists would fetch. A list field multiplies the rows of its
-  parent by its `limit` argument when given (a literal or a variable), else by
-  `DEFAULT_LIST_ROWS`; nested lists multiply. Every list and object field adds its rows.
+- rows: how many rows the lists would fetch. A list field (or an aggregate field such as
+  `flows_aggregate`) multiplies the rows of its parent by its `limit` argument when given
+  (a literal or a variable), else by `DEFAULT_LIST_ROWS`; nested lists multiply. Every list
+  and object field adds its rows.
 
 The walk stops at the first limit exceeded, so refusing a hostile document (10,000
 aliases, fragments spread into each other exponentially) costs at most `max_fields` steps.
@@ -124,14 +125,21 @@ class _Walk:
         field_type = definition.type
         if isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
-        if isinstance(field_type, GraphQLList):
+        named = get_named_type(definition.type)
+        if _is_aggregate(named) or (isinstance(field_type, GraphQLList) and not _is_aggregate(parent)):
+            # an aggregate holds the rows of its arguments; its `nodes` list adds no factor
             limit = self._limit_arg(node)
             rows *= DEFAULT_LIST_ROWS if limit is None else limit
         self.rows += rows
         if self.rows > self.limits.max_rows:
             raise TooCostly(f"Query too costly: estimated {_fmt(self.rows)} rows > limit "
                             f"{_fmt(self.limits.max_rows)}; add `limit` arguments or select fewer nested lists.")
-        self.selection_set(node.selection_set, get_named_type(definition.type), rows, depth + 1, spreading)
+        self.selection_set(node.selection_set, named, rows, depth + 1, spreading)
+
+
+def _is_aggregate(graphql_type: Any) -> bool:
+    """`<table>_aggregate`: the rows its list arguments select, aggregated and/or as `nodes`."""
+    return isinstance(graphql_type, GraphQLObjectType) and "nodes" in graphql_type.fields
 
 
 def _operation(document: DocumentNode, operation_name: Optional[str]) -> Optional[OperationDefinitionNode]:

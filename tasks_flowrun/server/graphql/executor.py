@@ -15,6 +15,7 @@ from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse
 from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode
 
 from .cost import CostLimits, TooCostly, check_cost
+from .unsupported import refusal as unsupported_refusal
 
 logger = logging.getLogger("tasks_flowrun.server")
 
@@ -84,6 +85,9 @@ class GraphQLService:
             return None, _refusal(str(exc), "QUERY_TOO_COSTLY")
         if cached:
             return document, []
+        unsupported = unsupported_refusal(root_fields(document))
+        if unsupported:
+            return None, _refusal(unsupported, "NOT_SUPPORTED")
         try:
             errors = validate(self.schema, document)
         except RecursionError:

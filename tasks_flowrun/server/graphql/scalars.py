@@ -1,7 +1,10 @@
 """Scalars: ids, timestamps (any offset in, fixed UTC text stored) and JSON values.
 
-JSON arguments may be object literals, variables, or JSON-encoded strings (as in hand-written
-`parameters: "{\"a\": 2}"`); all are stored as the decoded value.
+JSON arguments may be object literals, variables, or JSON-encoded strings. As in Prefect
+Server, a string literal in the query text is JSON text (`info: "1.0"` is the number 1.0,
+`parameters: "{\"a\": 2}"` an object); a variable string starting with `{` or `[` is decoded
+too. Values are stored as JSON text and come back as sent: `1.0` stays a float, integers
+keep every digit.
 """
 import uuid
 from typing import Any, Dict, Optional
@@ -56,6 +59,14 @@ def _decode_json(value: Any) -> Any:
 
 
 def _parse_json_literal(node: ValueNode, variables: Optional[Dict[str, Any]] = None) -> Any:
+    if isinstance(node, StringValueNode):  # JSON text, as Prefect Server reads it
+        try:
+            return loads_input(node.value)
+        except JsonInputError as exc:
+            raise GraphQLError(f"Invalid JSON value {node.value[:80]!r}: {exc}.") from None
+        except ValueError:
+            raise GraphQLError(f"Invalid JSON value {node.value[:80]!r}: a JSON string literal must hold JSON "
+                               "text (write a string as '\\\"text\\\"').") from None
     return _decode_json(value_from_ast_untyped(node, variables))
 
 

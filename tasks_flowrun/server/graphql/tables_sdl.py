@@ -1,13 +1,17 @@
 """Generate the Hasura-style part of the schema from the storage tables and their relations.
 
 For every table `t`: an object type `t`, a filter input `t_bool_exp`, an ordering input
-`t_order_by`, and root fields `t(where, order_by, limit, offset)` and `t_by_pk(id)`.
+`t_order_by` (columns and object relations), a column enum `t_select_column` for
+`distinct_on`, aggregate types (`t_aggregate { aggregate { count min max sum avg } nodes }`),
+and root fields `t(where, order_by, distinct_on, limit, offset)`, `t_aggregate(...)` and
+`t_by_pk(id)`; each array relation `r` also has `r_aggregate(...)`.
 """
 from typing import List
 
 import sqlalchemy as sa
 
 from ..storage.relations import RELATIONS
+from ..storage.selection import numeric_columns, ordered_columns
 from ..storage.tables import TABLES
 
 TIMESTAMP_COLUMNS = {
@@ -47,12 +51,32 @@ def _comparison(scalar: str) -> str:
     else:
         ops += [f"_gt: {scalar}", f"_gte: {scalar}", f"_lt: {scalar}", f"_lte: {scalar}"]
     if scalar == "String":
-        ops += ["_like: String", "_ilike: String"]
+        ops += ["_like: String", "_nlike: String", "_ilike: String", "_nilike: String"]
     return f"input {scalar}_comparison_exp {{ {', '.join(ops)} }}"
 
 
 def _list_args(name: str) -> str:
-    return f"(where: {name}_bool_exp, order_by: [{name}_order_by!], limit: Int, offset: Int)"
+    return (f"(where: {name}_bool_exp, order_by: [{name}_order_by!], distinct_on: [{name}_select_column!], "
+            "limit: Int, offset: Int)")
+
+
+def _aggregate_types(name: str) -> List[str]:
+    table = TABLES[name]
+    by_name = {c.name: c for c in table.columns}
+    parts = [f"enum {name}_select_column {{ {' '.join(c.name for c in table.columns)} }}"]
+    functions = [f"count(columns: [{name}_select_column!], distinct: Boolean): Int!"]
+    ordered = ordered_columns(name)
+    numeric = numeric_columns(name)
+    for function, names, scalar in (("min", ordered, None), ("max", ordered, None),
+                                    ("sum", numeric, "Int"), ("avg", numeric, "Float")):
+        if not names:
+            continue
+        fields = ", ".join(f"{n}: {scalar or column_type(by_name[n])}" for n in names)
+        parts.append(f"type {name}_{function}_fields {{ {fields} }}")
+        functions.append(f"{function}: {name}_{function}_fields")
+    parts.append(f"type {name}_aggregate_fields {{ {', '.join(functions)} }}")
+    parts.append(f"type {name}_aggregate {{ aggregate: {name}_aggregate_fields, nodes: [{name}!]! }}")
+    return parts
 
 
 def _table(name: str) -> str:
@@ -60,17 +84,20 @@ def _table(name: str) -> str:
     fields: List[str] = [f"{c.name}: {column_type(c)}" for c in table.columns]
     filters: List[str] = [f"_and: [{name}_bool_exp!]", f"_or: [{name}_bool_exp!]", f"_not: {name}_bool_exp"]
     filters += [f"{c.name}: {column_type(c)}_comparison_exp" for c in table.columns]
+    orders = [f"{c.name}: order_by" for c in table.columns]
     for rel_name, rel in RELATIONS.get(name, {}).items():
         if rel.kind == "object":
             fields.append(f"{rel_name}: {rel.target}")
+            orders.append(f"{rel_name}: {rel.target}_order_by")
         else:
             fields.append(f"{rel_name}{_list_args(rel.target)}: [{rel.target}!]!")
+            fields.append(f"{rel_name}_aggregate{_list_args(rel.target)}: {rel.target}_aggregate!")
         filters.append(f"{rel_name}: {rel.target}_bool_exp")
-    orders = [f"{c.name}: order_by" for c in table.columns]
     return "\n".join([
         f"type {name} {{\n  " + "\n  ".join(fields) + "\n}",
         f"input {name}_bool_exp {{\n  " + "\n  ".join(filters) + "\n}",
         f"input {name}_order_by {{ " + ", ".join(orders) + " }",
+        *_aggregate_types(name),
     ])
 
 
@@ -80,6 +107,7 @@ def tables_sdl() -> str:
     roots = []
     for name in TABLES:
         roots.append(f"{name}{_list_args(name)}: [{name}!]!")
+        roots.append(f"{name}_aggregate{_list_args(name)}: {name}_aggregate!")
         roots.append(f"{name}_by_pk(id: uuid!): {name}")
     parts.append("type Query {\n  " + "\n  ".join(roots) + "\n}")
     return "\n\n".join(parts)

@@ -1,9 +1,10 @@
 """Hasura-style `where` / `order_by` arguments translated to SQL expressions.
 
-Supported: column comparisons (`_eq _neq _gt _gte _lt _lte _in _nin _is_null _like _ilike`, and
-on JSON columns `_contains` and `_has_key`),
+Supported: column comparisons (`_eq _neq _gt _gte _lt _lte _in _nin _is_null _like _nlike
+_ilike _nilike`, and on JSON columns `_contains` and `_has_key`),
 `_and` / `_or` (lists; a single object is one element), `_not`, and relationship filters,
-which for object and array relations alike mean "EXISTS a related row matching". Values are
+which for object and array relations alike mean "EXISTS a related row matching"; `order_by`
+on columns and on the columns of object relations (`{flow: {name: asc}}`). Values are
 always bound parameters; column and relation names come from the schema, never from input.
 """
 import re
@@ -48,14 +49,41 @@ def _compare(column: ColumnElement, op: str, value: Any) -> Optional[ColumnEleme
     if op == "_nin":
         return column.not_in(list(value)) if value else sa.true()
     if op == "_like":
-        return column.like(value)
+        return column.op("GLOB")(like_to_glob(value))  # SQLite's LIKE ignores case; Hasura's does not
+    if op == "_nlike":
+        return sa.not_(column.op("GLOB")(like_to_glob(value)))
     if op == "_ilike":
         return column.ilike(value)
+    if op == "_nilike":
+        return sa.not_(column.ilike(value))
     if op == "_contains":
         return _json_contains(column, value, "$")
     if op == "_has_key":
         return sa.func.json_type(column, sa.literal_column(_json_path("$", value))).is_not(None)
     raise FilterError(f"Unsupported comparison operator {op!r} on column {getattr(column, 'name', '?')!r}.")
+
+
+def like_to_glob(pattern: Any) -> str:
+    """A LIKE pattern (`%`, `_`, backslash escapes) as the case-sensitive GLOB pattern that
+    matches the same strings."""
+    if not isinstance(pattern, str):
+        raise FilterError("A _like pattern must be a string.")
+    out, escaped = [], False
+    for char in pattern:
+        if escaped:
+            out.append(f"[{char}]" if char in "*?[" else char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        elif char in "*?[":
+            out.append(f"[{char}]")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _json_path(path: str, key: Any) -> str:
@@ -69,8 +97,6 @@ def _json_path(path: str, key: Any) -> str:
 def _json_contains(column: ColumnElement, value: Any, path: str) -> ColumnElement:
     """Hasura's `_contains`: objects match key by key, arrays element by element (scalars only)."""
     at = sa.literal_column(f"'{path}'")
-    if path.count(".") > MAX_FILTER_DEPTH:
-        raise FilterError(f"_contains nested too deeply: the limit is {MAX_FILTER_DEPTH} levels.")
     if isinstance(value, dict):
         return sa.and_(sa.true(), *(_json_contains(column, v, _json_path(path, k)[1:-1]) for k, v in value.items()))
     if isinstance(value, list):
@@ -149,21 +175,60 @@ def _relation_exists(table_name: str, source: FromClause, name: str, where: Any,
     return sa.exists().where(target.c[rel.remote] == source.c[rel.local], condition)
 
 
-def order_clauses(source: FromClause, order_by: Any) -> List[ColumnElement]:
-    """ORDER BY terms for a Hasura `order_by` (an object or a list of single-key objects)."""
+def order_clauses(source: FromClause, order_by: Any, table_name: Optional[str] = None, depth: int = 1
+                  ) -> List[ColumnElement]:
+    """ORDER BY terms for a Hasura `order_by` (an object or a list of objects): columns of
+    `source`, or of its object relations (`{flow: {name: asc}}`, `table_name` names the
+    table `source` reads, found from its columns when not given)."""
+    table_name = table_name or _table_of(source)
+    if depth > MAX_FILTER_DEPTH:
+        raise FilterError(f"order_by nested too deeply: the limit is {MAX_FILTER_DEPTH} levels.")
     terms: List[ColumnElement] = []
     for item in _as_list(order_by):
         if not isinstance(item, dict):
             raise FilterError("Each order_by item must be an object such as {created: desc}.")
         for key, direction in item.items():
-            if key not in source.c:
-                raise FilterError(f"Cannot order by {key!r}: not a column.")
-            column = source.c[key]
-            direction = str(direction)
-            term = column.desc() if direction.startswith("desc") else column.asc()
-            if direction.endswith("nulls_first"):
-                term = term.nulls_first()
-            elif direction.endswith("nulls_last"):
-                term = term.nulls_last()
-            terms.append(term)
+            relation = RELATIONS.get(table_name, {}).get(key) if table_name else None
+            if relation is not None and relation.kind == "object" and isinstance(direction, dict):
+                terms.extend(_related_terms(source, relation, direction, depth))
+                continue
+            if key not in source.c or isinstance(direction, dict):
+                raise FilterError(f"Cannot order by {key!r}: not a column or an object relationship.")
+            terms.append(_directed(source.c[key], direction))
     return terms
+
+
+def _directed(column: ColumnElement, direction: Any) -> ColumnElement:
+    """A term with Hasura's (Postgres') null order: last ascending, first descending unless
+    `_nulls_first`/`_nulls_last` says otherwise. NOT NULL columns get no null clause, which
+    would keep SQLite from walking an index in order."""
+    direction = str(direction)
+    descending = direction.startswith("desc")
+    term = column.desc() if descending else column.asc()
+    if not getattr(column, "nullable", True):
+        return term
+    if direction.endswith("nulls_first") or (descending and not direction.endswith("nulls_last")):
+        return term.nulls_first()
+    return term.nulls_last()
+
+
+def _related_terms(source: FromClause, relation: Any, order_by: Dict[str, Any], depth: int) -> List[ColumnElement]:
+    """Order by the columns of an object relation: one correlated scalar subquery per column."""
+    target = TABLES[relation.target].alias()
+    terms = []
+    for term in order_clauses(target, order_by, relation.target, depth + 1):
+        element, modifiers = term, []
+        while hasattr(element, "modifier") and hasattr(element, "element"):
+            modifiers.append(element.modifier)
+            element = element.element
+        value = (sa.select(element).where(target.c[relation.remote] == source.c[relation.local])
+                 .limit(1).scalar_subquery())
+        for modifier in reversed(modifiers):
+            value = sa.sql.elements.UnaryExpression(value, modifier=modifier)
+        terms.append(value)
+    return terms
+
+
+def _table_of(source: FromClause) -> Optional[str]:
+    name = getattr(getattr(source, "element", source), "name", None)
+    return name if name in TABLES else None

@@ -1,5 +1,10 @@
 """Logs, agents, artifacts and the small custom queries."""
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
+
+import prefect
+from prefect.engine import state as prefect_states
+
+from .... import __version__
 
 from ...api import agents, logs, task_runs
 from ...api.errors import ApiError
@@ -39,6 +44,36 @@ def hello(_root: Any, _info: Any) -> str:
     return "👋"
 
 
+def api(_root: Any, _info: Any) -> Dict[str, Any]:
+    return {"backend": "SERVER", "mode": "normal", "version": f"tasks-flowrun {__version__}",
+            "core_version": prefect.__version__, "release_timestamp": None}
+
+
+def reference_data(_root: Any, _info: Any) -> Dict[str, Any]:
+    return {"state_hierarchy": STATE_HIERARCHY, "state_info": STATE_INFO}
+
+
+def mapped_children(_root: Any, info: Any, task_run_id: str) -> Dict[str, Any]:
+    info.context.budget.check()
+    return task_runs.mapped_children(info.context.conn, task_run_id)
+
+
+def _state_reference() -> Tuple[Dict[str, List[str]], Dict[str, Dict[str, Any]]]:
+    """Each state class with all its subclasses, and each state's color (as Prefect Server)."""
+    hierarchy: Dict[str, List[str]] = {}
+    colors: Dict[str, Dict[str, Any]] = {}
+    for obj in vars(prefect_states).values():
+        if isinstance(obj, type) and issubclass(obj, prefect_states.State):
+            for parent in obj.mro():
+                if isinstance(parent, type) and issubclass(parent, prefect_states.State):
+                    hierarchy.setdefault(parent.__name__, []).append(obj.__name__)
+            colors[obj.__name__] = {"color": obj.color}
+    return hierarchy, colors
+
+
+STATE_HIERARCHY, STATE_INFO = _state_reference()
+
+
 def get_task_run_info(_root: Any, info: Any, task_run_id: str) -> Dict[str, Any]:
     try:
         return task_runs.get_task_run_info(info.context.conn, task_run_id)
@@ -49,4 +84,5 @@ def get_task_run_info(_root: Any, info: Any, task_run_id: str) -> Dict[str, Any]
 RESOLVERS = {f.__name__: f for f in (
     write_run_logs, register_agent, create_task_run_artifact, update_task_run_artifact, delete_task_run_artifact,
 )}
-QUERY_RESOLVERS = {"hello": hello, "get_task_run_info": get_task_run_info}
+QUERY_RESOLVERS = {"hello": hello, "api": api, "reference_data": reference_data,
+                   "get_task_run_info": get_task_run_info, "mapped_children": mapped_children}

@@ -89,7 +89,13 @@ def delete_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return {"success": flow_runs.delete_flow_run(conn, input["flow_run_id"]), "error": None}
 
 
+@mutation
+def set_flow_run_labels(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"success": flow_runs.set_flow_run_labels(conn, input["flow_run_id"], input["labels"]), "error": None}
+
+
 RESOLVERS = {f.__name__: f for f in (
+    set_flow_run_labels,
     create_flow_run, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
     set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
     cancel_flow_run, report_dead_flow_run, delete_flow_run,

@@ -13,16 +13,21 @@ from graphql import GraphQLObjectType, GraphQLSchema
 from ...storage.hasura import FilterError
 from ...storage.reads import get_row, select_related, select_rows
 from ...storage.relations import RELATIONS
+from ...storage.selection import Selection, select_rows_by_key
 from ...storage.tables import TABLES
 from ..errors import UserError
+from . import aggregates
 
 
 def _list_resolver(table: str) -> Callable:
     def resolve(_root: Any, info: Any, where: Optional[Dict] = None, order_by: Any = None,
-                limit: Optional[int] = None, offset: Optional[int] = None):
+                limit: Optional[int] = None, offset: Optional[int] = None, distinct_on: Any = None):
         ctx = info.context
         ctx.budget.check()
         try:
+            if distinct_on:
+                spec = Selection(where, order_by, distinct_on, limit, offset)
+                return ctx.remember(select_rows_by_key(ctx.conn, table, spec).get(None, []))
             return ctx.remember(select_rows(ctx.conn, table, where, order_by, limit, offset))
         except FilterError as exc:
             raise UserError(str(exc)) from None
@@ -82,11 +87,16 @@ def _object_resolver(target: str, local: str, remote: str) -> Callable:
 
 def _array_resolver(target: str, local: str, remote: str) -> Callable:
     def resolve(row: Dict[str, Any], info: Any, where: Optional[Dict] = None, order_by: Any = None,
-                limit: Optional[int] = None, offset: Optional[int] = None):
+                limit: Optional[int] = None, offset: Optional[int] = None, distinct_on: Any = None):
         def load(siblings: List[Dict[str, Any]]) -> Dict[Any, Any]:
             keys = [r[local] for r in siblings if r.get(local) is not None]
             try:
-                found = select_related(info.context.conn, target, remote, keys, where, order_by, limit, offset)
+                if distinct_on:
+                    spec = Selection(where, order_by, distinct_on, limit, offset)
+                    found = [r for group in select_rows_by_key(info.context.conn, target, spec, remote, keys).values()
+                             for r in group]
+                else:
+                    found = select_related(info.context.conn, target, remote, keys, where, order_by, limit, offset)
             except FilterError as exc:
                 raise UserError(str(exc)) from None
             info.context.remember(found)
@@ -106,7 +116,23 @@ def attach(schema: GraphQLSchema) -> None:
         query.fields[name].resolve = _list_resolver(name)
         query.fields[f"{name}_by_pk"].resolve = (
             _flow_run_by_pk_resolver() if name == "flow_run" else _by_pk_resolver(name))
+        query.fields[f"{name}_aggregate"].resolve = aggregates.root_aggregate(name)
         object_type = cast(GraphQLObjectType, schema.type_map[name])
         for rel_name, rel in RELATIONS.get(name, {}).items():
             make = _object_resolver if rel.kind == "object" else _array_resolver
             object_type.fields[rel_name].resolve = make(rel.target, rel.local, rel.remote)
+            if rel.kind == "array":
+                object_type.fields[f"{rel_name}_aggregate"].resolve = aggregates.relation_aggregate(
+                    rel.target, rel.local, rel.remote, _batch)
+        _attach_aggregate_types(schema, name)
+
+
+def _attach_aggregate_types(schema: GraphQLSchema, name: str) -> None:
+    aggregate = cast(GraphQLObjectType, schema.type_map[f"{name}_aggregate"])
+    aggregate.fields["aggregate"].resolve = aggregates.aggregate_fields
+    aggregate.fields["nodes"].resolve = aggregates.nodes
+    fields = cast(GraphQLObjectType, schema.type_map[f"{name}_aggregate_fields"]).fields
+    fields["count"].resolve = aggregates.count
+    for function in ("min", "max", "sum", "avg"):
+        if function in fields:
+            fields[function].resolve = aggregates.function(function)

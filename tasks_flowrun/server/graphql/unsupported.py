@@ -1,0 +1,27 @@
+"""Operations of Prefect Cloud (or of multi-tenant deployments) this backend does not serve.
+
+A document asking for one is answered with one clear error naming it, instead of a
+validation error about an unknown field or input type.
+"""
+from typing import List, Optional
+
+CLOUD_ONLY = (
+    # secrets, key-value store, concurrency limits, automations, users and API keys
+    "set_secret", "delete_secret", "secret_names", "secret_value",
+    "set_key_value", "delete_key_value", "key_value",
+    "update_task_tag_limit", "delete_task_tag_limit", "task_tag_limit",
+    "create_flow_concurrency_limit", "update_flow_concurrency_limit", "delete_flow_concurrency_limit",
+    "flow_concurrency_limit", "create_cloud_hook", "delete_cloud_hook", "cloud_hook", "test_cloud_hook",
+    "create_api_key", "delete_api_key", "auth_info", "user", "create_service_account",
+    "switch_tenant", "create_tenant_membership", "set_flow_run_priority", "message", "mark_message_as_read",
+    "create_agent_config", "agent_config",
+)
+
+
+def refusal(root_fields: List[str]) -> Optional[str]:
+    """The error for the first Cloud-only root field asked for, or None."""
+    for name in root_fields:
+        if name in CLOUD_ONLY:
+            return (f"{name} is a Prefect Cloud feature, not supported by this backend "
+                    "(tasks-flowrun serves the Prefect Server API).")
+    return None
