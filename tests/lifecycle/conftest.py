@@ -1,6 +1,7 @@
 """The lifecycle tests run on a backend of their own with a short heartbeat timeout (10 s)
-and a budget of one reschedule, and a real LocalAgent whose flow processes heartbeat and
-check for cancellation every 2 s, so that deaths and cancellations settle in seconds."""
+and a budget of one reschedule, and Prefect's stock LocalAgent whose flow processes
+heartbeat and check for cancellation every 2 s, so that deaths and cancellations settle in
+seconds."""
 import os
 import signal
 import uuid
@@ -76,7 +77,11 @@ def lifecycle(tmp_path_factory) -> Iterator[Lifecycle]:
         config = {"backend": "server", "server.endpoint": server.url, "cloud.api": server.url,
                   "cloud.graphql": server.url + "/graphql", "home_dir": str(home)}
         with set_temporary_config(config):
-            agent = start_agent(env, home / "agent.log")
+            # Prefect's own LocalAgent: these tests are about what the backend does on its own
+            # (its flow processes heartbeat from a `prefect heartbeat` subprocess, which a kill
+            # of the flow process leaves orphaned); `tasks-flowrun agent`, which reports a dead
+            # process at once, has its own tests in tests/agent.
+            agent = start_agent(env, home / "agent.log", fast=False)
             try:
                 yield Lifecycle(server, home)
             finally:

@@ -48,9 +48,7 @@ def test_a_killed_child_reruns_its_unfinished_task_and_the_parent_succeeds(lifec
     parent = lifecycle.start(parent_flow, project=lifecycle.project, workdir=workdir, mode="hang", n=1)
     child = _only_child(lifecycle, parent)["id"]
     pid = _pid_of(workdir, child)
-    # `tasks-flowrun agent` heartbeats from a thread of the flow process: no separate
-    # `prefect heartbeat` process to leave orphaned (the stock agent starts one)
-    heartbeats = heartbeat_processes(child)
+    heartbeats = wait_until(lambda: heartbeat_processes(child), timeout=30, what="the child's heartbeat process")
     killed_at = time.monotonic()
     kill([pid] + (heartbeats if heartbeat_too else []))
     (Path(workdir) / "release").write_text("the rerun may finish")
