@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
     tox -e bench                      # everything (~6 minutes on a 2-core machine)
-    tox -e bench -- fanout waiting    # a subset: fanout, waiting, e2e, backend, scale
+    tox -e bench -- fanout waiting    # a subset: fanout, waiting, e2e, agent, backend, scale
     python benchmarks/run_all.py --json results.json
 
 Figures only: the exit status is non-zero only if a benchmark could not run at all, never
@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Bench, Row, print_table, say  # noqa: E402
 
-ORDER = ["fanout", "waiting", "e2e", "backend", "scale"]  # e2e before backend: its agent never sees the 10,000 runs
+# e2e and agent before backend: their agents never see its 10,000 runs
+ORDER = ["fanout", "waiting", "e2e", "agent", "backend", "scale"]
 
 
 def machine() -> str:
