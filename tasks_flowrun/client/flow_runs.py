@@ -139,7 +139,10 @@ def flow_run_views(client: "prefect.Client", flow_run_ids: List[str]) -> List[Fl
     missing = [run_id for run_id in unique if run_id not in by_id]
     if missing:
         raise FlowRunNotFoundError(f"No flow run found with id(s) {missing!r}.")
-    # The view's own constructor helper: the selection is exactly the one it expects
+    # Prefect's PRIVATE `FlowRunView._from_flow_run_data`, used knowingly: no public way builds
+    # views from data already fetched (the public constructor takes the private
+    # `_TimestampedState`; `FlowRunView.from_flow_run_id` costs one request per run). The
+    # selection is exactly the one it expects.
     views = {run_id: FlowRunView._from_flow_run_data(by_id[run_id]) for run_id in unique}
     return [views[run_id] for run_id in flow_run_ids]
 
