@@ -3,7 +3,7 @@
 Latency (ours vs peer, same child, same moment): a child run is created (label no agent
 has) and set Running through the API. Our `wait_for_flow_run.run(flow_run_id=...)` and the
 peer's `wait_for_flow_run.run(flow_run_id=...)` start in two threads, both with their
-default options. After a random delay of 0.5-3 s (DESIGN's case is "finishes within 10 s";
+default options. After a random delay of 0.5-3 s (the targets' case is "finishes within 10 s";
 shorter delays keep the run short and stay inside our 10 s fast-poll phase, and they do
 not change the peer, whose poll interval is a constant 2 s) the main thread sets the child
 Success with `Client.set_flow_run_state` (a `set_flow_run_states` mutation). Latency = the
@@ -101,7 +101,7 @@ def polling_latency(bench: Bench, log: RequestLog) -> List[float]:
     """Our wait's latency when it polls (pushed changes turned off on the client)."""
     from tasks_flowrun.client import ChangeStream, forget_capabilities
 
-    ChangeStream(bench.client)._give_up()
+    ChangeStream(bench.client).give_up()
     try:
         return latency(bench, log, with_peer=False)["ours"]
     finally:

@@ -64,17 +64,18 @@ class ChangeStream:
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status in (400, 404, 405, 501):  # no such endpoint here (or not this one)
-                self._give_up()
+                self.give_up()
             return None
         except Exception:  # a transient failure: poll this time
             return None
         if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
-            self._give_up()
+            self.give_up()
             return None
         self.token = answer["token"]
         return [str(run_id) for run_id in answer.get("changed") or []]
 
-    def _give_up(self) -> None:
+    def give_up(self) -> None:
+        """Treat this backend as one without pushed changes, for the rest of the process."""
         with _lock:
             _cannot_push.add(self.server)
 

@@ -71,7 +71,7 @@ def polling_only(server):
     Server is): waits poll, as they do there."""
     from tasks_flowrun.client.changes import ChangeStream
 
-    ChangeStream(Client(api_server=server.url))._give_up()
+    ChangeStream(Client(api_server=server.url)).give_up()
     yield
     forget_capabilities()
 
