@@ -177,7 +177,9 @@ def create_app(settings: ServerSettings) -> Starlette:
 
     def _result(document: DocumentNode, body: Dict[str, Any], headers: Dict[str, str], budget: Budget
                 ) -> Dict[str, Any]:
-        with RequestContext(db, tenant_id, headers, polls, budget, policy) as context:
+        # a browser's reads (the Prefect UI polls runs by id) prove no flow process alive
+        run_polls = None if "origin" in headers or "x-prefect-ui" in headers else polls
+        with RequestContext(db, tenant_id, headers, run_polls, budget, policy) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
         if result.get("errors") and budget.stopped():  # interrupted: say why, not what broke
             return {"errors": [{"message": budget.reason or "Request stopped.", "extensions": {"code": "TIMEOUT"}}]}

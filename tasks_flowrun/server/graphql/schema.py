@@ -5,13 +5,15 @@ from typing import cast
 
 from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
 
-from .resolvers import flows, misc, registration, runs, tables
+from .resolvers import flows, misc, registration, runs, tables, ui
 from .scalars import SCALARS
 from .tables_sdl import tables_sdl
 
 
 def _operations_sdl() -> str:
-    return resources.files(__package__).joinpath("sdl/operations.graphql").read_text(encoding="utf-8")
+    """The hand-written SDL: Prefect's operations, and the fields only the Prefect UI asks for."""
+    sdl = resources.files(__package__).joinpath("sdl")
+    return "\n\n".join(sdl.joinpath(name).read_text(encoding="utf-8") for name in ("operations.graphql", "ui.graphql"))
 
 
 def build() -> GraphQLSchema:
@@ -24,9 +26,9 @@ def build() -> GraphQLSchema:
     tables.attach(schema)
     query = cast(GraphQLObjectType, schema.query_type)
     mutation = cast(GraphQLObjectType, schema.mutation_type)
-    for name, resolve in misc.QUERY_RESOLVERS.items():
+    for name, resolve in {**misc.QUERY_RESOLVERS, **ui.QUERY_RESOLVERS}.items():
         query.fields[name].resolve = resolve
-    mutations = {**registration.RESOLVERS, **flows.RESOLVERS, **runs.RESOLVERS, **misc.RESOLVERS}
+    mutations = {**registration.RESOLVERS, **flows.RESOLVERS, **runs.RESOLVERS, **misc.RESOLVERS, **ui.MUTATION_RESOLVERS}
     missing = set(mutation.fields) - set(mutations)
     if missing:
         raise RuntimeError(f"Mutations without a resolver: {sorted(missing)}")

@@ -13,9 +13,11 @@ CLOUD_ONLY = (
     "create_flow_concurrency_limit", "update_flow_concurrency_limit", "delete_flow_concurrency_limit",
     "flow_concurrency_limit", "create_cloud_hook", "delete_cloud_hook", "cloud_hook", "test_cloud_hook",
     "create_api_key", "delete_api_key", "auth_info", "user", "create_service_account",
-    "switch_tenant", "create_tenant_membership", "set_flow_run_priority", "message", "mark_message_as_read",
+    "switch_tenant", "create_tenant_membership", "set_flow_run_priority",
     "create_agent_config", "agent_config",
 )
+# Notifications (`message`, `message_aggregate`, `mark_message_as_read`...) are answered as
+# none at all (resolvers/ui.py): the Prefect UI asks for them on every page.
 
 
 def refusal(root_fields: List[str]) -> Optional[str]:
