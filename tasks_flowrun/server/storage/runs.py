@@ -39,12 +39,15 @@ def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optio
         sql += " AND tenant_id = ?"
         params.append(tenant_id)
     labels = sorted(set(labels))
+    # Labels that are not valid JSON (written by another tool) read as NULL: such a run is
+    # taken by no agent, and never makes the whole poll fail for the other runs.
+    valid = "(CASE WHEN json_valid(flow_run.labels) THEN flow_run.labels END)"
     if labels:
-        sql += (" AND json_array_length(labels) > 0 AND NOT EXISTS (SELECT 1 FROM json_each(flow_run.labels) "
+        sql += (f" AND json_array_length({valid}) > 0 AND NOT EXISTS (SELECT 1 FROM json_each({valid}) "
                 f"WHERE json_each.value NOT IN ({', '.join('?' * len(labels))}))")
         params.extend(labels)
     else:
-        sql += " AND (labels IS NULL OR json_array_length(labels) = 0)"
+        sql += f" AND (flow_run.labels IS NULL OR json_array_length({valid}) = 0)"
     sql += " ORDER BY state_start_time, id LIMIT ?"
     params.append(int(limit))
     cursor = _cursor(conn)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.server.attacks.support import Target
 
-BAD_VALUES = {  # (`context` and `labels` are read by SQLite's own JSON functions, which refuse such writes)
+BAD_VALUES = {  # (`context` is indexed through SQLite's JSON functions, which refuse such a write)
     "parameters": '{"x": NaN, "y": [Infinity, -Infinity, 1e999]}',
     "run_config": "{not json at all",
     "state_result": '{"value": NaN}',
@@ -44,6 +44,19 @@ def test_the_agent_still_gets_every_due_run(target: Target, poisoned):
     assert set(by_id) == set(runs)
     assert by_id[runs[0]].parameters == {"x": None, "y": [None, None, None]}  # the bad numbers read as null
     assert by_id[runs[3]].name == "A\ufffdB"  # the invalid byte reads as U+FFFD
+
+
+def test_a_run_whose_labels_are_not_json_does_not_stop_the_queue(target: Target):
+    label = f"labels-{uuid.uuid4().hex[:6]}"
+    healthy, broken = target.create_run(labels=[label]), target.create_run(labels=[label])
+    with sqlite3.connect(target.database, timeout=30) as conn:
+        conn.execute("UPDATE flow_run SET labels = ? WHERE id = ?", ('["' + label + '", NaN', broken))
+    from prefect.agent.agent import Agent
+    from prefect.utilities.configuration import set_temporary_config
+
+    with set_temporary_config({"backend": "server", "server.endpoint": target.url, "cloud.api": target.url}):
+        assert Agent(labels=[label])._get_ready_flow_runs() == {healthy}  # the broken one is skipped
+        assert healthy not in Agent(labels=[])._get_ready_flow_runs()
 
 
 def test_every_read_of_a_poisoned_run_answers_json(target: Target, poisoned):
