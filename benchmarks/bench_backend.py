@@ -1,7 +1,7 @@
 """Backend: `create_flow_run` mutations per second, and `get_runs_in_queue` with 10,000 runs.
 
 No peer here (Prefect's tasks have no backend of their own); the figures are compared with
-DESIGN §8's targets.
+the targets of docs/architecture.md ("Performance targets").
 
 Mutations per second: one `requests.Session` posts, one after the other, exactly the body
 `prefect.Client.create_flow_run` sends (the same document text, `variables` as a JSON

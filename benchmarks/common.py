@@ -228,7 +228,7 @@ class Row:
     """One line of the final table.
 
     `better` says which direction is good ("lower" or "higher"); `target` is a predicate on
-    (ours, peer) with its text, or None when the DESIGN sets no target for this figure.
+    (ours, peer) with its text, or None when docs/architecture.md sets no target for this figure.
     """
 
     figure: str
@@ -264,7 +264,7 @@ class Row:
 
 
 def print_table(rows: List[Row]) -> str:
-    header = ["figure", "ours", "peer", "ratio ours/peer", "target (DESIGN §8)", "met?"]
+    header = ["figure", "ours", "peer", "ratio ours/peer", "target", "met?"]
     lines = [header] + [row.cells() for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
 

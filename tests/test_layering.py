@@ -63,7 +63,7 @@ def test_backend_layers_point_one_way():
     for zone, prefixes in forbidden.items():
         for path, names in _zone_imports(zone).items():
             bad = sorted(n for n in names if n.startswith(prefixes))
-            assert not bad, f"{path} imports {bad}, against the layering of DESIGN.md"
+            assert not bad, f"{path} imports {bad}, against the layering of docs/architecture.md"
 
 
 def test_sql_lives_in_storage_only():

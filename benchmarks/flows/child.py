@@ -1,4 +1,4 @@
-"""The child flow of the benchmarks: three quick tasks (a run gets 3 task runs, as in DESIGN §8)."""
+"""The child flow of the benchmarks: three quick tasks (a run gets 3 task runs, as in docs/architecture.md, "Performance targets")."""
 from prefect import Flow, Parameter, task
 
 

@@ -1,6 +1,6 @@
 """How long the waiter sleeps between two polls.
 
-The trade-off (DESIGN §8): a child that finishes within ~10 s should be noticed within
+The trade-off (docs/architecture.md, "Waiting and back-off"): a child that finishes within ~10 s should be noticed within
 0.5 s (median), while a long wait must cost at most 6 requests per minute. Pure
 exponential growth cannot do both: starting at 0.5 s and growing by 1.5 per poll already
 polls only every ~2.5 s after 5 s. So the schedule has two phases:

@@ -1,4 +1,4 @@
-"""Issue 2, "Done when" 5: `cancel_flow_run` on a running flow run ends it Cancelled.
+"""`cancel_flow_run` on a running flow run ends it Cancelled.
 
 The flow's run config sets PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL=1, so the real CloudFlowRunner
 notices Cancelling within about a second instead of 15 s.

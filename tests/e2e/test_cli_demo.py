@@ -1,4 +1,4 @@
-"""Issue 2, "Done when" 1 and 2: the real Prefect CLI against the embedded backend.
+"""The real Prefect CLI against the embedded backend.
 
 `prefect create project demo`, `prefect register -p hello_world.py --project demo`, then
 `prefect run --name hello-world --project demo --watch` with a genuine `prefect agent local start`,

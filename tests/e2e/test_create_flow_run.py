@@ -1,4 +1,4 @@
-"""Issue 2, "Done when" 3 and 6: runs created by the real Client / raw GraphQL, executed by the real LocalAgent."""
+"""Runs created by the real Client / raw GraphQL, executed by the real LocalAgent."""
 import json
 
 import pendulum

@@ -1,4 +1,4 @@
-"""Issue 2, "Done when" 4: a mapped task and a failing task, run by the real LocalAgent.
+"""A mapped task and a failing task, run by the real LocalAgent.
 
 The backend records every task run (mapped children included), the final states and the logs;
 FlowRunView / TaskRunView read them back; task results (PrefectResult) load across processes.

@@ -14,7 +14,7 @@ import requests
 
 # Text that must never reach a client inside an error message.
 LEAK_MARKERS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy", "sqlite3.", "OperationalError")
-# Magic strings the Prefect client reacts to (contract §5.24); the backend must not emit them by accident.
+# Magic strings the Prefect client reacts to (docs/architecture.md, "Prefect 1 API compatibility"); the backend must not emit them by accident.
 MAGIC_MARKERS = ("API_ERROR", "UNAUTHENTICATED", "Malformed Authorization header")
 
 

@@ -1,4 +1,4 @@
-"""`create_flow_run` semantics (contract §2.D and §0) through the real `prefect.Client` and raw GraphQL."""
+"""`create_flow_run` semantics (parameters, labels, idempotency, names, errors) through the real `prefect.Client` and raw GraphQL."""
 import datetime
 import json
 import re

@@ -1,4 +1,4 @@
-"""Hasura-style query features (contract §3): where / relationship filters / operators / order_by / limit / _by_pk.
+"""Hasura-style query features: where / relationship filters / operators / order_by / limit / _by_pk.
 
 One module-scoped world of projects, flows, runs and logs is built through the real client and raw
 GraphQL; every test queries it over HTTP.

@@ -1,4 +1,4 @@
-"""The agent queue and the run lifecycle the agent and CloudFlowRunner rely on (contract §2.E, §2.F, §2.H, §5).
+"""The agent queue and the run lifecycle the agent and CloudFlowRunner rely on (queue eligibility, the Submitted lock, heartbeats, versions).
 
 Queue tests call the raw `get_runs_in_queue` mutation; every run here carries labels unique to the test
 (or none), so agents started by other tests never take them.

@@ -337,3 +337,15 @@ def test_cloud_only_operations_answer_a_clear_error(gql, operation):
     errors = gql.errors('mutation { %s(input: {x: 1}) { success } }' % operation)
     assert errors[0]["message"].startswith(f"{operation} is a Prefect Cloud feature, not supported by this backend")
     assert errors[0]["extensions"]["code"] == "NOT_SUPPORTED"
+
+
+def test_the_readme_lists_exactly_the_unsupported_operations():
+    import re
+    from pathlib import Path
+
+    from tasks_flowrun.server.graphql.unsupported import CLOUD_ONLY
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### What it does, and what it leaves out")[1].split("\n## ")[0]
+    listed = re.findall(r"`([a-z_]+)`", section.split("Not included:")[1])
+    assert set(listed) - {"kv"} == set(CLOUD_ONLY)

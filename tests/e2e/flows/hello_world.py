@@ -1,4 +1,4 @@
-"""The `hello-world` flow of issue 2's "Done when" (registered with `prefect register -p`).
+"""The `hello-world` flow of the end-to-end tests (registered with `prefect register -p`).
 
 Its run config carries the label `e2e-genuine-agent`, so only the stock `prefect agent local start`
 that the CLI test starts with that label picks it up (Local storage adds the hostname label too).
