@@ -97,6 +97,8 @@ def _json_path(path: str, key: Any) -> str:
 def _json_contains(column: ColumnElement, value: Any, path: str) -> ColumnElement:
     """Hasura's `_contains`: objects match key by key, arrays element by element (scalars only)."""
     at = sa.literal_column(f"'{path}'")
+    if path.count(".") > MAX_FILTER_DEPTH:
+        raise FilterError(f"_contains nested too deeply: the limit is {MAX_FILTER_DEPTH} levels.")
     if isinstance(value, dict):
         return sa.and_(sa.true(), *(_json_contains(column, v, _json_path(path, k)[1:-1]) for k, v in value.items()))
     if isinstance(value, list):
