@@ -121,12 +121,12 @@ def test_update_flow_project_to_unknown_project_fails(gql, flow):
     ("disable_flow_lazarus_process", "lazarus_enabled", False), ("enable_flow_lazarus_process", "lazarus_enabled", True),
 ])
 def test_heartbeat_and_lazarus_settings(gql, flow, mutation, key, value):
-    assert data(m(gql, mutation, "flow_id_input", {"flow_id": flow.id}), mutation)["success"]
+    assert data(m(gql, mutation, f"{mutation}_input", {"flow_id": flow.id}), mutation)["success"]
     assert row(gql, "flow_group", flow.flow_group_id, "settings")["settings"][key] is value
 
 
 def test_heartbeat_of_unknown_flow_is_an_error(gql):
-    body = m(gql, "disable_flow_heartbeat", "flow_id_input", {"flow_id": str(uuid.uuid4())})
+    body = m(gql, "disable_flow_heartbeat", "disable_flow_heartbeat_input", {"flow_id": str(uuid.uuid4())})
     assert "Invalid flow ID" in body["errors"][0]["message"]
 
 
@@ -151,7 +151,7 @@ def test_flow_group_setters_on_unknown_group_are_not_success(gql):
     for name, type_, extra in (("set_flow_group_labels", "set_flow_group_labels_input", {"labels": ["x"]}),
                                ("set_flow_group_description", "set_flow_group_description_input", {"description": "d"}),
                                ("set_flow_group_run_config", "set_flow_group_run_config_input", {"run_config": None}),
-                               ("delete_flow_group_schedule", "flow_group_id_input", {})):
+                               ("delete_flow_group_schedule", "delete_flow_group_schedule_input", {})):
         assert data(m(gql, name, type_, {"flow_group_id": fg, **extra}), name) == {"success": False}
 
 
@@ -184,7 +184,7 @@ def test_set_flow_group_schedule_schedules_runs_and_delete_removes_them(gql, flo
     m(gql, "set_schedule_active", "set_schedule_active_input", {"flow_id": flow.id})
     count = '{ flow_run_aggregate(where: {flow_group_id: {_eq: "%s"}, auto_scheduled: {_eq: true}}) { aggregate { count } } }' % fg
     assert gql.data(count)["flow_run_aggregate"]["aggregate"]["count"] > 0
-    assert data(m(gql, "delete_flow_group_schedule", "flow_group_id_input", {"flow_group_id": fg}),
+    assert data(m(gql, "delete_flow_group_schedule", "delete_flow_group_schedule_input", {"flow_group_id": fg}),
                 "delete_flow_group_schedule")["success"]
     assert gql.data(count)["flow_run_aggregate"]["aggregate"]["count"] == 0
 
@@ -199,7 +199,7 @@ def test_set_flow_group_schedule_refuses_bad_clocks(gql, flow, input_, message):
 
 
 def test_delete_flow_group_deletes_its_flows(gql, flow):
-    assert data(m(gql, "delete_flow_group", "flow_group_id_input", {"flow_group_id": flow.flow_group_id}),
+    assert data(m(gql, "delete_flow_group", "delete_flow_group_input", {"flow_group_id": flow.flow_group_id}),
                 "delete_flow_group")["success"]
     assert row(gql, "flow", flow.id, "id") is None
 
