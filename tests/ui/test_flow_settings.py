@@ -63,3 +63,20 @@ def test_delete_flow_group_with_servers_input_name(flow):
                   {"input": {"flow_group_id": flow["flow_group_id"]}})
     assert data["delete_flow_group"]["success"] is True
     assert ui.one("query ($id: uuid!) { flow_by_pk(id: $id) { id } }", {"id": flow["flow_id"]})["flow_by_pk"] is None
+
+
+def test_the_agents_page_can_delete_an_agent(server):
+    """The agents page's delete: `success` says whether the agent existed."""
+    import requests
+
+    def post(query, variables):
+        return requests.post(server.url, json={"query": query, "variables": variables}, timeout=10).json()
+
+    registered = post("mutation($input: register_agent_input!) { register_agent(input: $input) { id } }",
+                      {"input": {"type": "LocalAgent", "name": "to-delete", "labels": ["x"]}})
+    agent_id = registered["data"]["register_agent"]["id"]
+    delete = "mutation($input: delete_agent_input!) { delete_agent(input: $input) { success } }"
+    assert post(delete, {"input": {"agent_id": agent_id}})["data"]["delete_agent"]["success"] is True
+    assert post(delete, {"input": {"agent_id": agent_id}})["data"]["delete_agent"]["success"] is False
+    listed = post("query { agent { id } }", None)["data"]["agent"]
+    assert agent_id not in {a["id"] for a in listed}

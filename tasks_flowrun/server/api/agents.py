@@ -4,6 +4,7 @@ from typing import List, Optional
 from sqlalchemy.engine import Connection
 
 from ..storage.reads import select_rows
+from ..storage.rows import delete_rows
 from ..timestamps import clock
 from .rows import insert, update
 
@@ -25,3 +26,8 @@ def register_agent(conn: Connection, tenant_id: str, name: Optional[str], type: 
 
 def touch_agent(conn: Connection, agent_id: str) -> None:
     update(conn, "agent", str(agent_id), last_queried=clock.now_text())
+
+
+def delete_agent(conn: Connection, agent_id: str) -> bool:
+    """Forget an agent (as Prefect Server does, its runs keep their agent id); whether it existed."""
+    return delete_rows(conn, "agent", "id", [str(agent_id)]) > 0

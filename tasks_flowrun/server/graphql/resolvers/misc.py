@@ -26,6 +26,11 @@ def register_agent(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @mutation
+def delete_agent(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"success": agents.delete_agent(conn, input["agent_id"]), "error": None}
+
+
+@mutation
 def create_task_run_artifact(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return {"id": task_runs.create_artifact(conn, input["task_run_id"], input["kind"], input["data"])}
 
@@ -82,7 +87,7 @@ def get_task_run_info(_root: Any, info: Any, task_run_id: str) -> Dict[str, Any]
 
 
 RESOLVERS = {f.__name__: f for f in (
-    write_run_logs, register_agent, create_task_run_artifact, update_task_run_artifact, delete_task_run_artifact,
+    write_run_logs, register_agent, delete_agent, create_task_run_artifact, update_task_run_artifact, delete_task_run_artifact,
 )}
 QUERY_RESOLVERS = {"hello": hello, "api": api, "reference_data": reference_data,
                    "get_task_run_info": get_task_run_info, "mapped_children": mapped_children}
