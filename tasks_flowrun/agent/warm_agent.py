@@ -57,13 +57,15 @@ class WarmAgent(LocalAgent):
                  show_flow_logs: bool = False, hostname_label: bool = True, limit: Optional[int] = None,
                  poll_interval: float = 0.5, preload: Iterable[str] = (), stop_runs_on_exit: bool = False,
                  max_polls: Optional[int] = None, no_cloud_logs: Optional[bool] = None) -> None:
-        super().__init__(name=name, labels=list(labels or []), env_vars=env_vars, import_paths=import_paths,
-                         show_flow_logs=show_flow_logs, hostname_label=hostname_label, max_polls=max_polls,
-                         no_cloud_logs=no_cloud_logs)
+        # Prefect annotates these without Optional although its own defaults are None
+        super().__init__(name=name, labels=list(labels or []), env_vars=env_vars,  # type: ignore[arg-type]
+                         import_paths=import_paths, show_flow_logs=show_flow_logs,  # type: ignore[arg-type]
+                         hostname_label=hostname_label, max_polls=max_polls,  # type: ignore[arg-type]
+                         no_cloud_logs=no_cloud_logs)  # type: ignore[arg-type]
         self.limit = limit or default_limit()
         self.poll_interval = poll_interval
         self.stop_runs_on_exit = stop_runs_on_exit
-        self.heartbeat_period = STATE_CHECK_PERIOD  # the base class's public knob for `heartbeat()`
+        self.heartbeat_period = STATE_CHECK_PERIOD  # type: ignore[assignment]  # the base class's public knob for `heartbeat()`
         self.runs = RunTable()
         self.backend = Backend(self.client, self.logger)
         self.zygote = ZygoteClient(list(preload), on_exit=self._on_process_exit, on_lost=self._on_lost)

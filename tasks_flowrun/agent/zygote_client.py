@@ -66,7 +66,8 @@ class ZygoteClient:
             os.close(requests_r)
             os.close(events_w)
         self._process, self._requests_fd = process, requests_w
-        self._ready = ready = Future()
+        ready: Future = Future()
+        self._ready = ready
         threading.Thread(target=self._read_events, args=(process, events_r, ready),
                          name="zygote-events", daemon=True).start()
         try:

@@ -8,7 +8,7 @@ the rest of the process.
 """
 import copy
 import threading
-from typing import Any, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 import prefect
 import requests
@@ -54,10 +54,11 @@ class ChangeStream:
         """
         if not self.available:
             return None
-        body = {"flow_run_ids": list(flow_run_ids), "token": self.token, "logs": self.logs,
-                "timeout": max(0.0, min(hold, 60.0))}
+        timeout = max(0.0, min(hold, 60.0))
+        body: Dict[str, Any] = {"flow_run_ids": list(flow_run_ids), "token": self.token, "logs": self.logs,
+                                "timeout": timeout}
         config = copy.deepcopy(prefect.context.config)  # a longer HTTP timeout, for this thread only
-        config.cloud.request_timeout = body["timeout"] + HOLD_GRACE
+        config.cloud.request_timeout = timeout + HOLD_GRACE
         try:
             with prefect.context(config=config):
                 answer: Any = self.client.post(WATCH_PATH, params=body)

@@ -9,7 +9,7 @@ run keeps its id, so whoever holds the id (a parent's `wait_for_flow_run`, a use
 the rerun, and a key never has more than one run.
 """
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import pendulum
 import prefect
@@ -30,7 +30,7 @@ def _state_class(name: Optional[str]) -> Optional[type]:
     return cls if isinstance(cls, type) and issubclass(cls, states.State) else None
 
 
-def _must_rerun(task_run: Dict[str, Any]) -> bool:
+def _must_rerun(task_run: Mapping[str, Any]) -> bool:
     cls = _state_class(task_run.get("state"))
     return cls is not None and issubclass(cls, _RERUN_TASK_STATES)
 

@@ -5,7 +5,7 @@ every per-call value in GraphQL variables, so each document's text is constant. 
 selects the flow run's state and the one task run asked for: no state history, no logs,
 no serialized flow.
 """
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Set
 
 import prefect
 from prefect.utilities.graphql import EnumValue, with_args
@@ -83,7 +83,7 @@ def poll_task_run(client: "prefect.Client", flow_run_id: str, task_slug: str, ma
     Raises:
         - FlowRunNotFoundError: the flow run does not exist
     """
-    variables = {"flow_run_id": flow_run_id, "slug": task_slug, "map_index": map_index}
+    variables: Dict[str, Any] = {"flow_run_id": flow_run_id, "slug": task_slug, "map_index": map_index}
     data = _data(client.graphql(POLL_TASK_RUN, variables=variables))
     runs = data.get("flow_run") or []
     if not runs:
@@ -121,7 +121,7 @@ def task_slugs(client: "prefect.Client", flow_run_id: str) -> List[str]:
         - List[str]: the slugs (empty if the flow run does not exist)
     """
     data = _data(client.graphql(TASK_SLUGS, variables={"flow_run_id": flow_run_id}))
-    slugs = set()
+    slugs: Set[str] = set()
     for run in data.get("flow_run") or []:
         slugs.update(task["slug"] for task in (run.get("flow") or {}).get("tasks") or [])
     return sorted(slugs)

@@ -36,7 +36,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _arm_header_timer(self) -> None:
         self._disarm_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+        self._header_timer: Optional[asyncio.TimerHandle] = self.loop.call_later(self.header_timeout,
+                                                                                self._header_timed_out)
 
     def _disarm_header_timer(self) -> None:
         timer = getattr(self, "_header_timer", None)

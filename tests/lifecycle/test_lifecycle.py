@@ -4,13 +4,10 @@ children in place, cancellations propagate and count as failures, Paused runs ar
 
 The backend here has a 10 s heartbeat timeout and a budget of one reschedule per run.
 """
-import os
-import signal
 import time
 from pathlib import Path
 
 import pytest
-from prefect.utilities.graphql import with_args
 
 from tasks_flowrun import restart_flow_run
 from tests.helpers import wait_until

@@ -3,7 +3,7 @@ fields and arguments, and random Hasura-style `where` / `order_by` inputs. Whate
 the answer is JSON with `data` or `errors`, never a 500, never internals in a message."""
 import json
 import string
-from typing import Any, List
+from typing import Any
 
 import pytest
 import requests

@@ -6,7 +6,7 @@ import itertools
 import prefect
 from prefect.engine import state as states
 
-from tasks_flowrun import create_flow_run, restart_flow_run
+from tasks_flowrun import restart_flow_run
 from tasks_flowrun.client import RERUNS
 from tests.helpers import run_at_once
 from tests.tasks.conftest import flow_runs, register_script, task_runs

@@ -1,5 +1,4 @@
 """Fixtures for the Prefect UI's requests: a backend that grants CORS to the UI's origin."""
-from pathlib import Path
 from typing import Iterator
 
 import pytest

@@ -6,7 +6,7 @@ from sqlalchemy.engine import Connection
 from ..storage.reads import select_rows
 from ..storage.rows import delete_rows
 from ..timestamps import clock
-from .rows import insert, update
+from .records import insert, update
 
 
 def register_agent(conn: Connection, tenant_id: str, name: Optional[str], type: Optional[str],

@@ -9,12 +9,13 @@ from typing import Any, Dict, List, Optional
 from prefect.serialization.schedule import ClockSchema
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row, select_rows
+from ..storage.rows import fetch_row
+from ..storage.reads import select_rows
 from ..storage.flows import delete_flow_group_row
 from ..storage.runs import delete_flow_run_rows
 from .errors import ApiError
 from .flows import delete_flow, get_flow
-from .rows import update
+from .records import update
 from .schedules import schedule_flow_runs
 
 MICROSECONDS = 1_000_000
@@ -98,7 +99,7 @@ def _reschedule(conn: Connection, flow_group_id: str) -> None:
 def update_setting(conn: Connection, flow_id: str, **settings: Any) -> bool:
     """Merge `settings` into the settings of the flow's group (heartbeat, Lazarus)."""
     flow = get_flow(conn, flow_id, "Invalid flow ID.")
-    group = get_row(conn, "flow_group", id=flow["flow_group_id"])
+    group = fetch_row(conn, "flow_group", id=flow["flow_group_id"])
     if group is None:
         raise ApiError("Invalid flow group ID")
     return _set(conn, group["id"], settings={**(group["settings"] or {}), **settings})
@@ -106,7 +107,7 @@ def update_setting(conn: Connection, flow_id: str, **settings: Any) -> bool:
 
 def delete_flow_group(conn: Connection, flow_group_id: str) -> bool:
     """Delete a flow group with all its flows (and their runs); False for an unknown id."""
-    if get_row(conn, "flow_group", id=str(flow_group_id)) is None:
+    if fetch_row(conn, "flow_group", id=str(flow_group_id)) is None:
         return False
     for flow in select_rows(conn, "flow", {"flow_group_id": {"_eq": flow_group_id}}):
         delete_flow(conn, flow["id"])

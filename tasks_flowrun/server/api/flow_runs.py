@@ -5,14 +5,13 @@ import pendulum
 from prefect.engine.state import Scheduled
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row
 from ..storage.rows import ConstraintError, fetch_row, fetch_rows, insert_rows
 from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key
 from ..timestamps import clock, to_datetime
 from .errors import ApiError, NotFound
 from .flows import newest_unarchived
 from .names import generate_run_name
-from .rows import insert, new_id, update
+from .records import insert, new_id, update
 from .states import QUEUE_STATES, state_columns
 
 QUEUE_SIZE = 25
@@ -51,7 +50,7 @@ def resolve_flow(conn: Connection, flow_id: Optional[str], version_group_id: Opt
         if flow is None:
             raise NotFound(f"Version group {version_group_id} has no unarchived flows.")
         return flow
-    if get_row(conn, "flow_group", id=str(flow_group_id)) is None:
+    if fetch_row(conn, "flow_group", id=str(flow_group_id)) is None:
         raise NotFound(f"Flow group {flow_group_id} not found.")
     flow = newest_unarchived(conn, {"flow_group_id": {"_eq": flow_group_id}})
     if flow is None:
@@ -114,7 +113,7 @@ def create_flow_run(
         raise ApiError("context must be a JSON object.")
     if run_config is not None and not isinstance(run_config, dict):
         raise ApiError("run_config must be a serialized RunConfig object.")
-    group = get_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
+    group = fetch_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
     now = clock.now_text()
     start = scheduled_start_time or now
     values = dict(

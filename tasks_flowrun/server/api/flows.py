@@ -4,12 +4,13 @@ from typing import Any, Dict, List, Optional
 from prefect.utilities.graphql import decompress
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row, select_rows
+from ..storage.rows import fetch_row
+from ..storage.reads import select_rows
 from ..storage.flows import delete_flow_rows, mark_task_roles
 from ..storage.runs import delete_flow_run_rows
 from .errors import ApiError, NotFound
 from .projects import get_project
-from .rows import insert, new_id, update
+from .records import insert, new_id, update
 from .states import cancel_flow_run
 
 GROUP_SETTINGS = {"heartbeat_enabled": True, "lazarus_enabled": True, "version_locking_enabled": False}
@@ -45,7 +46,7 @@ def create_flow(
             order_by={"created": "desc"}, limit=1,
         )
         version_group_id = previous[0]["version_group_id"] if previous else new_id()
-    group = get_row(conn, "flow_group", name=version_group_id)
+    group = fetch_row(conn, "flow_group", name=version_group_id)
     if group is None:
         group = insert(
             conn, "flow_group", tenant_id=project["tenant_id"], name=version_group_id,
@@ -88,7 +89,7 @@ def newest_unarchived(conn: Connection, where: Dict[str, Any]) -> Optional[Dict[
 
 
 def get_flow(conn: Connection, flow_id: str, message: Optional[str] = None) -> Dict[str, Any]:
-    flow = get_row(conn, "flow", id=str(flow_id))
+    flow = fetch_row(conn, "flow", id=str(flow_id))
     if flow is None:
         raise NotFound(message or f"Flow {flow_id} not found.")
     return flow
@@ -155,7 +156,7 @@ def register_edges(conn: Connection, flow_id: str, edges: List[Dict[str, Any]]) 
 def set_schedule_active(conn: Connection, flow_id: str, active: bool = True) -> bool:
     """Turn a flow's schedule on or off; False when the flow has no schedule to turn on."""
     flow = get_flow(conn, flow_id)
-    group = get_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
+    group = fetch_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
     if active and not (flow["schedule"] or group.get("schedule")):
         return False
     update(conn, "flow", flow_id, is_schedule_active=active)
@@ -165,7 +166,7 @@ def set_schedule_active(conn: Connection, flow_id: str, active: bool = True) -> 
 def archive_flow(conn: Connection, flow_id: str) -> bool:
     """Archive a flow: its scheduled auto runs are deleted and its scheduled ad-hoc runs
     cancelled; False for an unknown flow (as Prefect Server)."""
-    flow = get_row(conn, "flow", id=str(flow_id))
+    flow = fetch_row(conn, "flow", id=str(flow_id))
     if flow is None:
         return False
     update(conn, "flow", flow_id, archived=True, is_schedule_active=False)
@@ -180,7 +181,7 @@ def archive_flow(conn: Connection, flow_id: str) -> bool:
 def delete_flow(conn: Connection, flow_id: str) -> bool:
     """Delete a flow with its runs (their states, task runs, logs), tasks and edges; its
     flow group stays. False for an unknown flow."""
-    if get_row(conn, "flow", id=str(flow_id)) is None:
+    if fetch_row(conn, "flow", id=str(flow_id)) is None:
         return False
     for run in select_rows(conn, "flow_run", {"flow_id": {"_eq": flow_id}}):
         delete_flow_run_rows(conn, run["id"])
@@ -190,8 +191,8 @@ def delete_flow(conn: Connection, flow_id: str) -> bool:
 
 def update_flow_project(conn: Connection, flow_id: str, project_id: str) -> str:
     """Move a flow to another project of its tenant; an error for an unknown flow or project."""
-    flow = get_row(conn, "flow", id=str(flow_id))
-    project = get_row(conn, "project", id=str(project_id))
+    flow = fetch_row(conn, "flow", id=str(flow_id))
+    project = fetch_row(conn, "project", id=str(project_id))
     if flow is None or project is None or project["tenant_id"] != flow["tenant_id"]:
         raise ApiError("Invalid flow or project ID.")
     update(conn, "flow", flow["id"], project_id=project["id"])

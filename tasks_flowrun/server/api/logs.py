@@ -8,7 +8,7 @@ from ..storage.database import note_change
 from ..storage.rows import insert_rows
 from ..timestamps import clock
 from .errors import ApiError
-from .rows import new_id
+from .records import new_id
 
 LEVELS = {"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "NOTSET"}
 
@@ -30,6 +30,6 @@ def write_run_logs(conn: Connection, logs: List[Dict[str, Any]]) -> bool:
             message=entry.get("message"), info=entry.get("info"), created=now, updated=now,
         ))
     insert_rows(conn, "log", rows)
-    for flow_run_id in {row["flow_run_id"] for row in rows}:
+    for flow_run_id in {str(row["flow_run_id"]) for row in rows}:
         note_change(conn, flow_run_id, LOGS)
     return True

@@ -3,10 +3,9 @@ from typing import Any, Dict, Optional
 
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row
 from ..storage.rows import delete_rows, fetch_row, fetch_rows
 from .errors import ApiError, NotFound, Uniqueness
-from .rows import insert, update
+from .records import insert, update
 
 DEFAULT_TENANT = {"name": "default", "slug": "default"}
 
@@ -22,7 +21,7 @@ def ensure_default_tenant(conn: Connection) -> str:
 def create_tenant(conn: Connection, name: str, slug: str) -> str:
     if not name or not slug:
         raise ApiError("A tenant needs a non-empty name and slug.")
-    if get_row(conn, "tenant", slug=slug) is not None:
+    if fetch_row(conn, "tenant", slug=slug) is not None:
         raise Uniqueness()
     return insert(conn, "tenant", name=name, slug=slug, settings={})["id"]
 
@@ -30,9 +29,9 @@ def create_tenant(conn: Connection, name: str, slug: str) -> str:
 def create_project(conn: Connection, tenant_id: str, name: str, description: Optional[str] = None) -> str:
     if not name or not name.strip():
         raise ApiError("A project needs a non-empty name.")
-    if get_row(conn, "tenant", id=tenant_id) is None:
+    if fetch_row(conn, "tenant", id=tenant_id) is None:
         raise NotFound(f"Tenant {tenant_id} not found.")
-    if get_row(conn, "project", tenant_id=tenant_id, name=name) is not None:
+    if fetch_row(conn, "project", tenant_id=tenant_id, name=name) is not None:
         raise Uniqueness()
     return insert(conn, "project", tenant_id=tenant_id, name=name, description=description)["id"]
 
@@ -42,7 +41,7 @@ def delete_project(conn: Connection, project_id: str) -> bool:
     an unknown project."""
     from .flows import delete_flow  # flows import this module
 
-    if get_row(conn, "project", id=str(project_id)) is None:
+    if fetch_row(conn, "project", id=str(project_id)) is None:
         return False
     for flow in fetch_rows(conn, "flow", ["id"], project_id=str(project_id)):
         delete_flow(conn, flow["id"])
@@ -53,7 +52,7 @@ def set_project_name(conn: Connection, project_id: str, name: str) -> str:
     if not name or not name.strip():
         raise ApiError("A project needs a non-empty name.")
     project = get_project(conn, project_id)
-    other = get_row(conn, "project", tenant_id=project["tenant_id"], name=name)
+    other = fetch_row(conn, "project", tenant_id=project["tenant_id"], name=name)
     if other is not None and other["id"] != project["id"]:
         raise Uniqueness()
     update(conn, "project", project["id"], name=name)
@@ -67,7 +66,7 @@ def set_project_description(conn: Connection, project_id: str, description: Opti
 
 
 def get_project(conn: Connection, project_id: str) -> Dict[str, Any]:
-    project = get_row(conn, "project", id=str(project_id))
+    project = fetch_row(conn, "project", id=str(project_id))
     if project is None:
         raise NotFound(f"Project {project_id} not found: create it first (prefect create project NAME).")
     return project

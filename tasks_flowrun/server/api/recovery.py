@@ -31,13 +31,12 @@ from prefect.engine.state import Cancelled, Failed, Pending, Retrying, Scheduled
 from sqlalchemy.engine import Connection
 
 from ...reruns import task_runs_to_rerun
-from ..storage.reads import get_row
-from ..storage.rows import fetch_rows
+from ..storage.rows import fetch_row, fetch_rows
 from ..storage.runs import active_runs, retry_count
 from ..timestamps import clock, to_datetime
 from .liveness import RunnerPolls
 from .logs import write_run_logs
-from .rows import update
+from .records import update
 from .states import record_state, set_flow_run_state
 
 WATCHED_STATES = ("Submitted", "Running", "Cancelling")
@@ -128,7 +127,7 @@ def recover_run(conn: Connection, flow_run_id: str, reason: str, policy: Recover
 
 
 def _settings(conn: Connection, run: Dict[str, Any]) -> Dict[str, Any]:
-    return (get_row(conn, "flow_group", id=run["flow_group_id"]) or {}).get("settings") or {}
+    return (fetch_row(conn, "flow_group", id=run["flow_group_id"]) or {}).get("settings") or {}
 
 
 def _recover(conn: Connection, run: Dict[str, Any], settings: Dict[str, Any], reason: str, now: dt.datetime,
@@ -172,7 +171,7 @@ def _reschedule(conn: Connection, run: Dict[str, Any], task_runs: List[Dict[str,
             message = "A task that needs this value runs again, and it was not persisted: rerunning."
             record_state(conn, "task_run", task_run, Pending(message).serialize())
             continue
-        task = get_row(conn, "task", id=task_run["task_id"]) or {}
+        task = fetch_row(conn, "task", id=task_run["task_id"]) or {}
         retries = retry_count(conn, task_run["id"])
         if retries < (task.get("max_retries") or 0):
             message = (f"Its process died ({reason}): retrying the task run "

@@ -8,7 +8,8 @@ import pendulum
 from prefect.serialization.schedule import ScheduleSchema
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row, select_rows
+from ..storage.rows import fetch_row
+from ..storage.reads import select_rows
 from ..timestamps import clock, to_utc_text
 from .flow_runs import create_flow_run
 
@@ -26,10 +27,10 @@ def _key(event: Any) -> str:
 
 def schedule_flow_runs(conn: Connection, flow_id: str, runs_ahead: int = RUNS_AHEAD) -> List[str]:
     """Create the flow's next scheduled runs (up to `runs_ahead` in the future); returns new run ids."""
-    flow = get_row(conn, "flow", id=flow_id)
+    flow = fetch_row(conn, "flow", id=flow_id)
     if flow is None or flow["archived"] or not flow["is_schedule_active"]:
         return []
-    group = get_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
+    group = fetch_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
     serialized = group.get("schedule") or flow["schedule"]
     if not serialized:
         return []

@@ -9,13 +9,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
-from ..storage.reads import get_row
-from ..storage.rows import fetch_rows
+from ..storage.rows import fetch_row, fetch_rows
 from ..storage.database import note_change
 from ..storage.runs import child_runs
 from ..timestamps import TimestampError, clock, to_utc_text
 from .errors import ApiError
-from .rows import insert, update
+from .records import insert, update
 
 MAX_STATE_BYTES = 1_000_000
 END_STATES = {"Success", "Failed", "Cached", "TimedOut", "Looped", "Cancelled"}
@@ -103,7 +102,7 @@ def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agen
     Running by a dead process back to Pending. Cancelling or Cancelled cascades to the
     run's children (see `cancel_children`).
     """
-    run = get_row(conn, "flow_run", id=str(flow_run_id))
+    run = fetch_row(conn, "flow_run", id=str(flow_run_id))
     if run is None:
         raise ApiError(f"State update failed for flow run ID {flow_run_id}: no such flow run.")
     cls = _check_payload(serialized)
@@ -178,12 +177,12 @@ def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str])
 
 
 def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> Dict[str, Any]:
-    task_run = get_row(conn, "task_run", id=str(task_run_id))
+    task_run = fetch_row(conn, "task_run", id=str(task_run_id))
     if task_run is None:
         raise ApiError(f"State update failed for task run ID {task_run_id}: no such task run.")
     cls = _check_payload(serialized)
     if issubclass(cls, prefect_states.Running):
-        flow_run = get_row(conn, "flow_run", id=task_run["flow_run_id"])
+        flow_run = fetch_row(conn, "flow_run", id=task_run["flow_run_id"])
         if flow_run is None or flow_run["state"] != "Running":
             raise ApiError(
                 f"State update failed for task run ID {task_run_id}: provided a running state but "
@@ -198,7 +197,7 @@ def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> D
 
 def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] = None) -> str:
     """Cancel a run: finished runs stay as they are, running ones go Cancelling, others Cancelled."""
-    run = get_row(conn, "flow_run", id=str(flow_run_id))
+    run = fetch_row(conn, "flow_run", id=str(flow_run_id))
     if run is None:
         raise ApiError(f"Flow run {flow_run_id} not found.")
     if is_finished(run["state"]):

@@ -14,10 +14,6 @@ from ..storage.relations import RELATIONS
 from ..storage.selection import numeric_columns, ordered_columns
 from ..storage.tables import TABLES
 
-TIMESTAMP_COLUMNS = {
-    "created", "updated", "timestamp", "state_timestamp", "state_start_time", "start_time", "end_time",
-    "heartbeat", "scheduled_start_time", "last_queried",
-}
 SCALARS = ["uuid", "timestamptz", "jsonb", "String", "Int", "Boolean"]
 
 _BASE = """
@@ -30,11 +26,10 @@ enum order_by { asc asc_nulls_first asc_nulls_last desc desc_nulls_first desc_nu
 
 
 def column_type(column: sa.Column) -> str:
-    """The GraphQL scalar of a storage column."""
-    if column.name in TIMESTAMP_COLUMNS:
-        return "timestamptz"
-    if column.name == "id" or (column.name.endswith("_id") and column.name != "version_group_id"):
-        return "uuid"
+    """The GraphQL scalar of a storage column: as the table declares it (`uuid_column`,
+    `time_column` in storage/tables.py), else from its SQL type."""
+    if column.info.get("graphql"):
+        return column.info["graphql"]
     if isinstance(column.type, sa.JSON):
         return "jsonb"
     if isinstance(column.type, sa.Integer):

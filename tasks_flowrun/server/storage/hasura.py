@@ -96,7 +96,7 @@ def _json_path(path: str, key: Any) -> str:
 
 def _json_contains(column: ColumnElement, value: Any, path: str) -> ColumnElement:
     """Hasura's `_contains`: objects match key by key, arrays element by element (scalars only)."""
-    at = sa.literal_column(f"'{path}'")
+    at: ColumnElement = sa.literal_column(f"'{path}'")
     if path.count(".") > MAX_FILTER_DEPTH:
         raise FilterError(f"_contains nested too deeply: the limit is {MAX_FILTER_DEPTH} levels.")
     if isinstance(value, dict):
@@ -223,8 +223,8 @@ def _related_terms(source: FromClause, relation: Any, order_by: Dict[str, Any], 
         while hasattr(element, "modifier") and hasattr(element, "element"):
             modifiers.append(element.modifier)
             element = element.element
-        value = (sa.select(element).where(target.c[relation.remote] == source.c[relation.local])
-                 .limit(1).scalar_subquery())
+        value: Any = (sa.select(element).where(target.c[relation.remote] == source.c[relation.local])
+                      .limit(1).scalar_subquery())
         for modifier in reversed(modifiers):
             value = sa.sql.elements.UnaryExpression(value, modifier=modifier)
         terms.append(value)

@@ -52,7 +52,7 @@ def check_nesting(value: Any, limit: int = MAX_NESTING) -> None:
                 raise JsonInputError(f"non-finite number {item!r} is not valid JSON; send a finite number or null")
             continue
         if isinstance(item, dict):
-            children = item.values()
+            children = list(item.values())
         elif isinstance(item, list):
             children = item
         else:

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .hasura import order_clauses, where_clause
-from .rows import fetch_row, tolerant
+from .rows import tolerant
 from .tables import TABLES
 
 
@@ -34,10 +34,6 @@ def select_rows(
         query = query.offset(int(offset))
     return tolerant(conn, lambda: [dict(row._mapping) for row in conn.execute(query)])
 
-
-def get_row(conn: Connection, table_name: str, **equal: Any) -> Optional[Dict[str, Any]]:
-    """The one row whose columns equal `equal`, or None."""
-    return fetch_row(conn, table_name, **equal)
 
 
 IN_CHUNK = 500  # values per `IN (...)` list, well under SQLite's bound-parameter limit

@@ -28,12 +28,22 @@ sqlite_base.ischema_names["JSON_TEXT"] = JSONText  # reflection (migrations) rea
 JSON = JSONText(none_as_null=True)
 
 
+def uuid_column(name: str, *args: object, **kwargs: object) -> sa.Column:
+    """A column holding a UUID (as text): typed `uuid` in the GraphQL schema."""
+    return sa.Column(name, sa.String, *args, info={"graphql": "uuid"}, **kwargs)  # type: ignore[arg-type]
+
+
+def time_column(name: str, *args: object, **kwargs: object) -> sa.Column:
+    """A column holding an instant (UTC text, see timestamps.py): typed `timestamptz` in GraphQL."""
+    return sa.Column(name, sa.String, *args, info={"graphql": "timestamptz"}, **kwargs)  # type: ignore[arg-type]
+
+
 def _id() -> sa.Column:
-    return sa.Column("id", sa.String, primary_key=True)
+    return uuid_column("id", primary_key=True)
 
 
 def _stamps() -> list:
-    return [sa.Column("created", sa.String, nullable=False), sa.Column("updated", sa.String, nullable=False)]
+    return [time_column("created", nullable=False), time_column("updated", nullable=False)]
 
 
 def _state_columns() -> list:
@@ -41,14 +51,14 @@ def _state_columns() -> list:
     return [
         sa.Column("version", sa.Integer, nullable=False, default=0),
         sa.Column("state", sa.String),
-        sa.Column("state_timestamp", sa.String),
+        time_column("state_timestamp"),
         sa.Column("state_message", sa.String),
         sa.Column("state_result", JSON),
-        sa.Column("state_start_time", sa.String),
+        time_column("state_start_time"),
         sa.Column("serialized_state", JSON),
-        sa.Column("heartbeat", sa.String),
-        sa.Column("start_time", sa.String),
-        sa.Column("end_time", sa.String),
+        time_column("heartbeat"),
+        time_column("start_time"),
+        time_column("end_time"),
     ]
 
 
@@ -63,7 +73,7 @@ tenant = sa.Table(
 
 project = sa.Table(
     "project", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
+    uuid_column("tenant_id", nullable=False),
     sa.Column("name", sa.String, nullable=False),
     sa.Column("description", sa.String),
     *_stamps(),
@@ -72,7 +82,7 @@ project = sa.Table(
 
 flow_group = sa.Table(
     "flow_group", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
+    uuid_column("tenant_id", nullable=False),
     sa.Column("name", sa.String, nullable=False, unique=True),
     sa.Column("description", sa.String),
     sa.Column("settings", JSON),
@@ -85,9 +95,9 @@ flow_group = sa.Table(
 
 flow = sa.Table(
     "flow", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
-    sa.Column("project_id", sa.String, nullable=False, index=True),
-    sa.Column("flow_group_id", sa.String, nullable=False, index=True),
+    uuid_column("tenant_id", nullable=False),
+    uuid_column("project_id", nullable=False, index=True),
+    uuid_column("flow_group_id", nullable=False, index=True),
     sa.Column("version_group_id", sa.String, nullable=False, index=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("archived", sa.Boolean, nullable=False, default=False),
@@ -107,8 +117,8 @@ flow = sa.Table(
 
 task = sa.Table(
     "task", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
-    sa.Column("flow_id", sa.String, nullable=False),
+    uuid_column("tenant_id", nullable=False),
+    uuid_column("flow_id", nullable=False),
     sa.Column("name", sa.String),
     sa.Column("slug", sa.String, nullable=False),
     sa.Column("description", sa.String),
@@ -130,10 +140,10 @@ task = sa.Table(
 
 edge = sa.Table(
     "edge", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
-    sa.Column("flow_id", sa.String, nullable=False, index=True),
-    sa.Column("upstream_task_id", sa.String, nullable=False),
-    sa.Column("downstream_task_id", sa.String, nullable=False),
+    uuid_column("tenant_id", nullable=False),
+    uuid_column("flow_id", nullable=False, index=True),
+    uuid_column("upstream_task_id", nullable=False),
+    uuid_column("downstream_task_id", nullable=False),
     sa.Column("key", sa.String),
     sa.Column("mapped", sa.Boolean),
     sa.Column("flattened", sa.Boolean),
@@ -143,18 +153,18 @@ edge = sa.Table(
 
 flow_run = sa.Table(
     "flow_run", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
-    sa.Column("flow_id", sa.String, nullable=False, index=True),
+    uuid_column("tenant_id", nullable=False),
+    uuid_column("flow_id", nullable=False, index=True),
     # Idempotency keys are scoped per flow group, so a key survives re-registration of the child.
-    sa.Column("flow_group_id", sa.String, nullable=False),
-    sa.Column("agent_id", sa.String),
+    uuid_column("flow_group_id", nullable=False),
+    uuid_column("agent_id"),
     sa.Column("name", sa.String),
     sa.Column("labels", JSON),
     sa.Column("parameters", JSON),
     sa.Column("context", JSON),
     sa.Column("run_config", JSON),
     sa.Column("idempotency_key", sa.String),
-    sa.Column("scheduled_start_time", sa.String, nullable=False),
+    time_column("scheduled_start_time", nullable=False),
     sa.Column("auto_scheduled", sa.Boolean, nullable=False, default=False),
     sa.Column("times_resurrected", sa.Integer, nullable=False, default=0),
     *_state_columns(),
@@ -165,9 +175,9 @@ flow_run = sa.Table(
 
 task_run = sa.Table(
     "task_run", metadata, _id(),
-    sa.Column("tenant_id", sa.String, nullable=False),
-    sa.Column("flow_run_id", sa.String, nullable=False),
-    sa.Column("task_id", sa.String, nullable=False, index=True),
+    uuid_column("tenant_id", nullable=False),
+    uuid_column("flow_run_id", nullable=False),
+    uuid_column("task_id", nullable=False, index=True),
     sa.Column("map_index", sa.Integer, nullable=False, default=-1),
     sa.Column("name", sa.String),
     sa.Column("cache_key", sa.String),
@@ -180,14 +190,14 @@ task_run = sa.Table(
 def _state_table(name: str, run_column: str) -> sa.Table:
     return sa.Table(
         name, metadata, _id(),
-        sa.Column("tenant_id", sa.String),
-        sa.Column(run_column, sa.String, nullable=False, index=True),
+        uuid_column("tenant_id"),
+        uuid_column(run_column, nullable=False, index=True),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("state", sa.String, nullable=False),
-        sa.Column("timestamp", sa.String, nullable=False),
+        time_column("timestamp", nullable=False),
         sa.Column("message", sa.String),
         sa.Column("result", JSON),
-        sa.Column("start_time", sa.String),
+        time_column("start_time"),
         sa.Column("serialized_state", JSON, nullable=False),
         *_stamps(),
     )
@@ -198,10 +208,10 @@ task_run_state = _state_table("task_run_state", "task_run_id")
 
 log = sa.Table(
     "log", metadata, _id(),
-    sa.Column("tenant_id", sa.String),
-    sa.Column("flow_run_id", sa.String, index=True),
-    sa.Column("task_run_id", sa.String),
-    sa.Column("timestamp", sa.String, nullable=False),
+    uuid_column("tenant_id"),
+    uuid_column("flow_run_id", index=True),
+    uuid_column("task_run_id"),
+    time_column("timestamp", nullable=False),
     sa.Column("name", sa.String),
     sa.Column("level", sa.String),
     sa.Column("message", sa.String),
@@ -211,20 +221,20 @@ log = sa.Table(
 
 agent = sa.Table(
     "agent", metadata, _id(),
-    sa.Column("tenant_id", sa.String),
-    sa.Column("agent_config_id", sa.String),
+    uuid_column("tenant_id"),
+    uuid_column("agent_config_id"),
     sa.Column("name", sa.String),
     sa.Column("type", sa.String),
     sa.Column("core_version", sa.String),
     sa.Column("labels", JSON),
-    sa.Column("last_queried", sa.String),
+    time_column("last_queried"),
     *_stamps(),
 )
 
 task_run_artifact = sa.Table(
     "task_run_artifact", metadata, _id(),
-    sa.Column("tenant_id", sa.String),
-    sa.Column("task_run_id", sa.String, nullable=False, index=True),
+    uuid_column("tenant_id"),
+    uuid_column("task_run_id", nullable=False, index=True),
     sa.Column("kind", sa.String),
     sa.Column("data", JSON),
     *_stamps(),

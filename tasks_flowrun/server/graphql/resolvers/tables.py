@@ -10,8 +10,9 @@ from typing import Any, Callable, Dict, List, Optional, cast
 
 from graphql import GraphQLObjectType, GraphQLSchema
 
+from ...storage.rows import fetch_row
 from ...storage.hasura import FilterError
-from ...storage.reads import get_row, select_related, select_rows
+from ...storage.reads import select_related, select_rows
 from ...storage.relations import RELATIONS
 from ...storage.selection import Selection, select_rows_by_key
 from ...storage.tables import TABLES
@@ -37,7 +38,7 @@ def _list_resolver(table: str) -> Callable:
 def _by_pk_resolver(table: str) -> Callable:
     def resolve(_root: Any, info: Any, id: str):
         info.context.budget.check()
-        return get_row(info.context.conn, table, id=id)
+        return fetch_row(info.context.conn, table, id=id)
     return resolve
 
 

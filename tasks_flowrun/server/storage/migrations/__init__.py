@@ -50,7 +50,10 @@ def scripts() -> ScriptDirectory:
 
 
 def head_revision() -> str:
-    return scripts().get_current_head()
+    head = scripts().get_current_head()
+    if head is None:
+        raise RuntimeError("the migrations have no head revision")
+    return head
 
 
 def current_revision(conn: Connection) -> Optional[str]:
@@ -80,7 +83,7 @@ def prepare_schema(engine: Engine, path: Path) -> Optional[SchemaUpgrade]:
     """Bring the file to the head revision (see the module docstring); SchemaVersionError
     for a file of an unknown revision."""
     script = scripts()
-    head = script.get_current_head()
+    head = head_revision()
     with engine.connect() as conn:
         conn.exec_driver_sql("BEGIN IMMEDIATE")  # one process upgrades; others wait, then see head
         try:
