@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.helpers import stop_process
 from tests.server.support import run_prefect, unique
 
 FLOW_FILE = '''
@@ -151,12 +152,7 @@ def test_agent_local_start_polls_until_stopped(world) -> None:
                 break
         assert any("Waiting for flow runs" in l for l in seen), "".join(seen)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 def test_kv_says_it_needs_prefect_cloud(world) -> None:
