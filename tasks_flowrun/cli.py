@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help="TCP port, 0 for any free one (default: %(default)s)"
     )
     server.add_argument(
-        "--database", type=Path, default=None, help="SQLite file (default: ~/.prefect/tasks_flowrun.db)"
+        "--database", type=database_argument, default=None,
+        help="SQLite file (default: ~/.prefect/tasks_flowrun.db), or a postgresql://user:pass@host:port/dbname "
+             "URL (several server processes may share one PostgreSQL database)"
     )
     server.add_argument(
         "--api-key",
@@ -92,13 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=None,
         help="backend port; 0 for any free one (default: 4200, or a free one if 4200 is taken)",
     )
-    demo.add_argument("--database", type=Path, default=None, help="SQLite file (default: a fresh temporary one)")
+    demo.add_argument("--database", type=database_argument, default=None,
+                      help="SQLite file (default: a fresh temporary one), or a postgresql:// URL")
     demo.add_argument(
         "--timeout", type=float, default=300.0, help="give up after this many seconds (default: %(default)s)"
     )
     demo.add_argument("--keep", action="store_true", help="leave the backend and agent running until Ctrl-C")
     demo.set_defaults(handler=_run_demo)
     return parser
+
+
+def database_argument(text: str) -> Union[Path, str]:
+    """`--database`: a postgresql:// URL as given, anything else a SQLite file path."""
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return text
+    return Path(text).expanduser()
 
 
 def _positive_seconds(text: str) -> float:

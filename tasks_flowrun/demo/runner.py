@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, List, Optional, TextIO, Tuple
+from typing import Any, List, Optional, TextIO, Tuple, Union
 
 import pendulum
 
@@ -35,7 +35,7 @@ class DemoOptions:
 
     children: int = 5
     port: Optional[int] = None  # None: 4200, or a free port if 4200 is taken
-    database: Optional[Path] = None  # None: a fresh temporary SQLite file
+    database: Optional[Union[Path, str]] = None  # None: a fresh temporary SQLite file; or a postgresql:// URL
     keep: bool = False
     timeout: float = 300.0
     host: str = "127.0.0.1"
@@ -79,7 +79,7 @@ class Demo:
         database = opts.database or self.workdir / "demo.db"
         server = EmbeddedServer(host=opts.host, port=port, database=database).start()
         self.stack.callback(server.stop)
-        self.say(f"backend  {server.url}  (database {database})")
+        self.say(f"backend  {server.url}  (database {server.app.state.db.description})")
 
         home = self.workdir / "prefect-home"
         home.mkdir(exist_ok=True)

@@ -40,7 +40,7 @@ from .services.periodic import PeriodicService
 from .services.scheduler import Scheduler
 from .settings import ServerSettings
 from .stats import RequestStats
-from .storage.database import Database
+from .storage.database import Database, open_database
 from .storage.jsontext import has_lone_surrogate, loads_input
 from .watch import watch_endpoint
 from .web import same_origin_page, web_routes
@@ -136,7 +136,7 @@ def recovery_policy(settings: ServerSettings) -> RecoveryPolicy:
 
 def create_app(settings: ServerSettings) -> Starlette:
     """The embedded backend as an ASGI app, with its database opened (and created) at `settings.database`."""
-    db = Database(settings.database)
+    db = open_database(settings.database, statement_timeout=settings.request_timeout)
     with db.write() as conn:
         tenant_id = ensure_default_tenant(conn)
     limits = CostLimits(settings.max_query_depth, settings.max_query_fields, settings.max_query_rows)

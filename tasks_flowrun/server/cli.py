@@ -94,7 +94,6 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     settings = ServerSettings(**{**settings.__dict__, "port": port})
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
     auth = ", API key required" if settings.api_key else ""
     try:
         app = create_app(settings)  # opens the database, upgrading its schema if it is older
@@ -104,7 +103,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
         return 2
     upgrade = app.state.db.schema_upgrade
     upgraded = f"; {upgrade.describe()}" if upgrade is not None else ""
-    ready_line = (f"tasks-flowrun server: Prefect 1 API at {url} (database {settings.database}{auth}{upgraded}); "
+    ready_line = (f"tasks-flowrun server: Prefect 1 API at {url} (database {app.state.db.description}{auth}{upgraded}); "
                   f"web page at {url}/; Ctrl-C to stop")
 
     config = uvicorn.Config(app, **uvicorn_options(settings))

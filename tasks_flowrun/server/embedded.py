@@ -31,7 +31,8 @@ class EmbeddedServer:
     Args:
         - host (str): interface to bind
         - port (int): port; 0 picks a free one
-        - database (str or Path, optional): SQLite file (default under `~/.prefect/`)
+        - database (str or Path, optional): SQLite file (default under `~/.prefect/`), or a
+            `postgresql://` URL
         - api_key (str, optional): require this bearer token
     """
 
@@ -47,7 +48,7 @@ class EmbeddedServer:
             settings = ServerSettings(
                 host=host,
                 port=port or find_free_port(host),
-                database=Path(database) if database is not None else None,  # type: ignore[arg-type]
+                database=database,  # type: ignore[arg-type]
                 api_key=api_key,
             )
         elif settings.port == 0:

@@ -1,7 +1,7 @@
 """Configuration of the embedded backend: one object, built at the edge and passed down."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 import os
 
 DEFAULT_HOST = "127.0.0.1"
@@ -21,7 +21,8 @@ class ServerSettings:
     Args:
         - host (str): interface to bind; loopback by default
         - port (int): TCP port; 0 picks a free one
-        - database (Path): SQLite file; created if missing
+        - database (Path or str): a SQLite file (created if missing), or a
+            `postgresql://user:pass@host:port/dbname` URL of an existing database
         - api_key (str, optional): when set, requests must send `Authorization: Bearer <key>`
         - max_request_bytes (int): requests with a larger body are refused
         - max_query_depth (int): GraphQL documents nested deeper are refused
@@ -47,7 +48,7 @@ class ServerSettings:
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    database: Path = None  # type: ignore[assignment]
+    database: Union[Path, str] = None  # type: ignore[assignment]
     api_key: Optional[str] = None
     max_request_bytes: int = 16 * 1024 * 1024
     max_query_depth: int = 12
@@ -66,4 +67,10 @@ class ServerSettings:
     def __post_init__(self) -> None:
         if self.database is None:
             object.__setattr__(self, "database", default_database_path())
-        object.__setattr__(self, "database", Path(self.database).expanduser())
+        if not is_database_url(self.database):
+            object.__setattr__(self, "database", Path(self.database).expanduser())
+
+
+def is_database_url(target: object) -> bool:
+    """Whether `--database` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))

@@ -13,7 +13,7 @@ import pytest
 
 from tasks_flowrun.server.api import flow_runs
 from tasks_flowrun.server.api.errors import ApiError
-from tasks_flowrun.server.storage.database import Database
+from tasks_flowrun.server.storage.database import Database, open_database
 from tasks_flowrun.server.storage.rows import ConstraintError, fetch_rows, insert_rows
 from tests.helpers import run_at_once
 from tests.server.support import unique
@@ -55,7 +55,7 @@ def test_two_databases_on_one_file_racing_with_one_key_store_one_run(server, mak
     flow = make_flow()
     key = unique("two-processes")
     path = server.app.state.db.path
-    databases = [Database(path), Database(path)]  # separate pools and separate locks
+    databases = [open_database(path), open_database(path)]  # separate pools and separate locks
     turn = iter(range(10**6))
     lock = threading.Lock()
 

@@ -46,7 +46,7 @@ def create_flow(
             order_by={"created": "desc"}, limit=1,
         )
         version_group_id = previous[0]["version_group_id"] if previous else new_id()
-    group = fetch_row(conn, "flow_group", name=version_group_id)
+    group = fetch_row(conn, "flow_group", lock=True, name=version_group_id)  # versions are numbered in turn
     if group is None:
         group = insert(
             conn, "flow_group", tenant_id=project["tenant_id"], name=version_group_id,

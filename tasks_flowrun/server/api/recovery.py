@@ -132,7 +132,12 @@ def _settings(conn: Connection, run: Dict[str, Any]) -> Dict[str, Any]:
 
 def _recover(conn: Connection, run: Dict[str, Any], settings: Dict[str, Any], reason: str, now: dt.datetime,
              policy: RecoveryPolicy) -> Optional[str]:
-    """Cancel, fail or reschedule a dead run; returns which (None: a task waits on purpose)."""
+    """Cancel, fail or reschedule a dead run; returns which (None: a task waits on purpose,
+    or the run moved on since it was judged, e.g. through another server process)."""
+    fresh = fetch_row(conn, "flow_run", ("state", "state_timestamp", "heartbeat", "times_resurrected"),
+                      lock=True, id=run["id"])
+    if fresh is None or any(fresh[k] != run[k] for k in fresh):
+        return None
     task_runs = fetch_rows(conn, "task_run", ("id", "task_id", "state", "version", "tenant_id",
                                               "serialized_state"), flow_run_id=run["id"])
     if run["state"] == "Cancelling":

@@ -102,7 +102,7 @@ def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agen
     Running by a dead process back to Pending. Cancelling or Cancelled cascades to the
     run's children (see `cancel_children`).
     """
-    run = fetch_row(conn, "flow_run", id=str(flow_run_id))
+    run = fetch_row(conn, "flow_run", lock=True, id=str(flow_run_id))  # one state change at a time
     if run is None:
         raise ApiError(f"State update failed for flow run ID {flow_run_id}: no such flow run.")
     cls = _check_payload(serialized)
@@ -134,7 +134,7 @@ def reset_running_task_runs(conn: Connection, flow_run_id: str, message: str) ->
     run them again rather than stop at "terminal tasks are incomplete".
     """
     reset = []
-    for task_run in fetch_rows(conn, "task_run", flow_run_id=flow_run_id, state="Running"):
+    for task_run in fetch_rows(conn, "task_run", lock=True, flow_run_id=flow_run_id, state="Running"):
         record_state(conn, "task_run", task_run, prefect_states.Pending(message).serialize())
         reset.append(task_run["id"])
     return reset
@@ -170,14 +170,14 @@ def cancel_children(conn: Connection, parent: Dict[str, Any]) -> List[str]:
 
 def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str]) -> None:
     """Give every unfinished task run of the flow run a Cancelled state."""
-    for task_run in fetch_rows(conn, "task_run", flow_run_id=flow_run_id):
+    for task_run in fetch_rows(conn, "task_run", lock=True, flow_run_id=flow_run_id):
         if not is_finished(task_run["state"]):
             serialized = prefect_states.Cancelled(message or "Flow run is cancelled").serialize()
             record_state(conn, "task_run", task_run, serialized)
 
 
 def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> Dict[str, Any]:
-    task_run = fetch_row(conn, "task_run", id=str(task_run_id))
+    task_run = fetch_row(conn, "task_run", lock=True, id=str(task_run_id))
     if task_run is None:
         raise ApiError(f"State update failed for task run ID {task_run_id}: no such task run.")
     cls = _check_payload(serialized)
@@ -197,7 +197,7 @@ def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> D
 
 def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] = None) -> str:
     """Cancel a run: finished runs stay as they are, running ones go Cancelling, others Cancelled."""
-    run = fetch_row(conn, "flow_run", id=str(flow_run_id))
+    run = fetch_row(conn, "flow_run", lock=True, id=str(flow_run_id))
     if run is None:
         raise ApiError(f"Flow run {flow_run_id} not found.")
     if is_finished(run["state"]):

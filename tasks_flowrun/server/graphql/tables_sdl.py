@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from ..storage.relations import RELATIONS
 from ..storage.selection import numeric_columns, ordered_columns
-from ..storage.tables import TABLES
+from ..storage.tables import TABLES, is_json
 
 SCALARS = ["uuid", "timestamptz", "jsonb", "String", "Int", "Boolean"]
 
@@ -30,7 +30,7 @@ def column_type(column: sa.Column) -> str:
     `time_column` in storage/tables.py), else from its SQL type."""
     if column.info.get("graphql"):
         return column.info["graphql"]
-    if isinstance(column.type, sa.JSON):
+    if is_json(column):
         return "jsonb"
     if isinstance(column.type, sa.Integer):
         return "Int"

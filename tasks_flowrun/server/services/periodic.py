@@ -1,4 +1,6 @@
-"""A background sweep: call `run_once()` every `interval` seconds in a daemon thread."""
+"""A background sweep: call `run_once()` every `interval` seconds in a daemon thread, in the
+one server process that leads the database's services (every process on SQLite; one at a
+time on PostgreSQL, see `Database.leads`)."""
 import logging
 import threading
 from typing import Any, Optional
@@ -11,8 +13,9 @@ class PeriodicService:
 
     name = "sweep"
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, db: Any = None) -> None:
         self.interval = interval
+        self.db = db
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -22,7 +25,8 @@ class PeriodicService:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.run_once()
+                if self.db is None or self.db.leads():
+                    self.run_once()
             except Exception:  # a sweep must never take the server down
                 logger.exception("%s sweep failed", self.name)
 

@@ -25,8 +25,7 @@ class Recovery(PeriodicService):
 
     def __init__(self, db: Database, policy: RecoveryPolicy, polls: Optional[RunnerPolls] = None,
                  interval: Optional[float] = None) -> None:
-        super().__init__(interval or sweep_interval(policy.heartbeat_timeout.total_seconds()))
-        self.db = db
+        super().__init__(interval or sweep_interval(policy.heartbeat_timeout.total_seconds()), db)
         self.policy = policy
         self.polls = polls
 

@@ -15,8 +15,7 @@ class Scheduler(PeriodicService):
     name = "scheduler"
 
     def __init__(self, db: Database, interval: float = 60.0) -> None:
-        super().__init__(interval)
-        self.db = db
+        super().__init__(interval, db)
 
     def run_once(self) -> int:
         created = 0

@@ -1,25 +1,23 @@
 """Statements specific to registered flows."""
 from typing import Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .rows import _cursor, delete_rows
+from .rows import delete_rows
+from .tables import edge, task
 
 
 def mark_task_roles(conn: Connection, flow_id: str, reference_slugs: Sequence[str]) -> None:
     """Set each task's `is_root_task` (no upstream edge), `is_terminal_task` (no downstream
     edge) and `is_reference_task` (named in `reference_slugs`, or terminal if none are)."""
-    cursor = _cursor(conn)
-    cursor.execute(
-        "UPDATE task SET is_root_task = NOT EXISTS (SELECT 1 FROM edge WHERE edge.downstream_task_id = task.id), "
-        "is_terminal_task = NOT EXISTS (SELECT 1 FROM edge WHERE edge.upstream_task_id = task.id) WHERE flow_id = ?",
-        (flow_id,))
+    upstream = sa.exists().where(edge.c.downstream_task_id == task.c.id)
+    downstream = sa.exists().where(edge.c.upstream_task_id == task.c.id)
+    conn.execute(task.update().where(task.c.flow_id == flow_id)
+                 .values(is_root_task=sa.not_(upstream), is_terminal_task=sa.not_(downstream)))
     slugs = list(dict.fromkeys(reference_slugs))
-    if slugs:
-        cursor.execute(f"UPDATE task SET is_reference_task = slug IN ({', '.join('?' * len(slugs))}) "
-                       "WHERE flow_id = ?", (*slugs, flow_id))
-    else:
-        cursor.execute("UPDATE task SET is_reference_task = is_terminal_task WHERE flow_id = ?", (flow_id,))
+    reference = task.c.slug.in_(slugs) if slugs else task.c.is_terminal_task
+    conn.execute(task.update().where(task.c.flow_id == flow_id).values(is_reference_task=reference))
 
 
 def delete_flow_rows(conn: Connection, flow_id: str) -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from . import jsonsql
 from .relations import RELATIONS
 from .tables import TABLES
 
@@ -27,7 +28,7 @@ class FilterError(ValueError):
     """A `where` or `order_by` argument that cannot be applied."""
 
 
-def _compare(column: ColumnElement, op: str, value: Any) -> Optional[ColumnElement]:
+def _compare(column: ColumnElement, op: str, value: Any, dialect: str) -> Optional[ColumnElement]:
     if op == "_is_null":
         return column.is_(None) if value else column.is_not(None)
     if value is None:  # Hasura ignores a comparison with null
@@ -49,17 +50,19 @@ def _compare(column: ColumnElement, op: str, value: Any) -> Optional[ColumnEleme
     if op == "_nin":
         return column.not_in(list(value)) if value else sa.true()
     if op == "_like":
-        return column.op("GLOB")(like_to_glob(value))  # SQLite's LIKE ignores case; Hasura's does not
+        return jsonsql.case_sensitive_like(column, value, dialect, like_to_glob(value))
     if op == "_nlike":
-        return sa.not_(column.op("GLOB")(like_to_glob(value)))
+        return sa.not_(jsonsql.case_sensitive_like(column, value, dialect, like_to_glob(value)))
     if op == "_ilike":
         return column.ilike(value)
     if op == "_nilike":
         return sa.not_(column.ilike(value))
     if op == "_contains":
-        return _json_contains(column, value, "$")
+        _json_contains_check(value, "$")
+        return jsonsql.contains(column, value, dialect, lambda: _json_contains(column, value, "$"))
     if op == "_has_key":
-        return sa.func.json_type(column, sa.literal_column(_json_path("$", value))).is_not(None)
+        _json_path("$", value)  # checks the key
+        return jsonsql.has_key(column, value, dialect)
     raise FilterError(f"Unsupported comparison operator {op!r} on column {getattr(column, 'name', '?')!r}.")
 
 
@@ -95,24 +98,33 @@ def _json_path(path: str, key: Any) -> str:
 
 
 def _json_contains(column: ColumnElement, value: Any, path: str) -> ColumnElement:
-    """Hasura's `_contains`: objects match key by key, arrays element by element (scalars only)."""
+    """Hasura's `_contains` on SQLite: objects match key by key, arrays element by element
+    (`_json_contains_check` has checked the value)."""
     at: ColumnElement = sa.literal_column(f"'{path}'")
-    if path.count(".") > MAX_FILTER_DEPTH:
-        raise FilterError(f"_contains nested too deeply: the limit is {MAX_FILTER_DEPTH} levels.")
     if isinstance(value, dict):
         return sa.and_(sa.true(), *(_json_contains(column, v, _json_path(path, k)[1:-1]) for k, v in value.items()))
     if isinstance(value, list):
-        _count_terms(value)
         parts = []
         for item in value:
-            if isinstance(item, (dict, list)):
-                raise FilterError("_contains matches arrays of scalars only.")
             each = sa.func.json_each(column, at).table_valued("value")
             parts.append(sa.exists().select_from(each).where(each.c.value == item))
         return sa.and_(sa.func.json_type(column, at) == "array", *parts)
     if value is None:
         return sa.func.json_type(column, at) == "null"
     return sa.func.json_extract(column, at) == (int(value) if isinstance(value, bool) else value)
+
+
+def _json_contains_check(value: Any, path: str) -> None:
+    """The checks `_json_contains` makes (keys, depth, sizes, scalar arrays), for every store."""
+    if path.count(".") > MAX_FILTER_DEPTH:
+        raise FilterError(f"_contains nested too deeply: the limit is {MAX_FILTER_DEPTH} levels.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _json_contains_check(item, _json_path(path, key)[1:-1])
+    elif isinstance(value, list):
+        _count_terms(value)
+        if any(isinstance(item, (dict, list)) for item in value):
+            raise FilterError("_contains matches arrays of scalars only.")
 
 
 def _count_terms(items: Any) -> None:
@@ -126,8 +138,8 @@ def _as_list(value: Any) -> List[Dict[str, Any]]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, Any]], depth: int = 1
-                 ) -> ColumnElement:
+def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, Any]], depth: int = 1,
+                 dialect: str = "sqlite") -> ColumnElement:
     """The SQL condition for `where` on `source` (a table of `table_name`, or an alias of it).
 
     FilterError past MAX_FILTER_DEPTH nested `_and`/`_or`/`_not`/relation levels, and past
@@ -145,24 +157,24 @@ def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, 
         if key == "_and":
             items = _as_list(value)
             _count_terms(items)
-            parts.extend(where_clause(table_name, source, item, depth + 1) for item in items)
+            parts.extend(where_clause(table_name, source, item, depth + 1, dialect) for item in items)
         elif key == "_or":
             items = _as_list(value)
             _count_terms(items)
-            parts.append(sa.or_(*(where_clause(table_name, source, i, depth + 1) for i in items))
+            parts.append(sa.or_(*(where_clause(table_name, source, i, depth + 1, dialect) for i in items))
                          if items else sa.false())
         elif key == "_not":
             if value is not None:
-                parts.append(sa.not_(where_clause(table_name, source, value, depth + 1)))
+                parts.append(sa.not_(where_clause(table_name, source, value, depth + 1, dialect)))
         elif key in RELATIONS.get(table_name, {}):
-            parts.append(_relation_exists(table_name, source, key, value, depth + 1))
+            parts.append(_relation_exists(table_name, source, key, value, depth + 1, dialect))
         elif key in source.c:
             if not isinstance(value, dict):
                 raise FilterError(f"The filter on column {key!r} must be an object of comparisons.")
             for op, operand in value.items():
                 if op in ("_in", "_nin") and operand is not None:
                     _count_terms(operand)
-                condition = _compare(source.c[key], op, operand)
+                condition = _compare(source.c[key], op, operand, dialect)
                 if condition is not None:
                     parts.append(condition)
         else:
@@ -170,10 +182,11 @@ def where_clause(table_name: str, source: FromClause, where: Optional[Dict[str, 
     return sa.and_(sa.true(), *parts)
 
 
-def _relation_exists(table_name: str, source: FromClause, name: str, where: Any, depth: int) -> ColumnElement:
+def _relation_exists(table_name: str, source: FromClause, name: str, where: Any, depth: int, dialect: str
+                     ) -> ColumnElement:
     rel = RELATIONS[table_name][name]
     target = TABLES[rel.target].alias()
-    condition = where_clause(rel.target, target, where or {}, depth)
+    condition = where_clause(rel.target, target, where or {}, depth, dialect)
     return sa.exists().where(target.c[rel.remote] == source.c[rel.local], condition)
 
 

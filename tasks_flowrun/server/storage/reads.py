@@ -23,7 +23,7 @@ def select_rows(
     Without `order_by` rows come in creation order, which is deterministic.
     """
     table = TABLES[table_name]
-    query = sa.select(table).where(where_clause(table_name, table, where))
+    query = sa.select(table).where(where_clause(table_name, table, where, dialect=conn.dialect.name))
     for column, value in (extra or {}).items():
         query = query.where(table.c[column] == value)
     terms = order_clauses(table, order_by) if order_by else []
@@ -48,7 +48,7 @@ def select_related(
     value separately, as they would to each parent's own list."""
     table = TABLES[table_name]
     terms = [*(order_clauses(table, order_by) if order_by else []), table.c.created, table.c.id]
-    condition = where_clause(table_name, table, where)
+    condition = where_clause(table_name, table, where, dialect=conn.dialect.name)
     rows: List[Dict[str, Any]] = []
     distinct = list(dict.fromkeys(values))
     for start in range(0, len(distinct), IN_CHUNK):

@@ -1,10 +1,10 @@
-"""Fast row access for the hot paths (run creation, state changes): parameterized SQL on the
-driver connection, with statement text cached per table and column set.
+"""Row access by column values: inserts (optionally skipping a duplicate of a unique key),
+updates and deletes by id, reads by equality, for both stores.
 
-Table and column names come from the schema in `tables.py`, never from a request; every
-value is a bound parameter.
+Every statement is SQLAlchemy Core on the tables of `tables.py` (the column types do the
+JSON and boolean encoding), built once per table and column set and cached; every value is
+a bound parameter.
 """
-import json
 import logging
 import sqlite3
 from contextlib import contextmanager
@@ -12,12 +12,14 @@ from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from .jsontext import loads_stored
 from .tables import TABLES
 
 logger = logging.getLogger("tasks_flowrun.server")
+
+DEFAULT_ORDER = ("created", "id")
 
 
 class ConstraintError(ValueError):
@@ -28,48 +30,9 @@ class ConnectionClosed(RuntimeError):
     """The driver connection under a SQLAlchemy connection is gone."""
 
 
-@lru_cache(maxsize=None)
-def _kinds(table_name: str) -> Dict[str, str]:
-    kinds = {}
-    for column in TABLES[table_name].columns:
-        if isinstance(column.type, sa.JSON):
-            kinds[column.name] = "json"
-        elif isinstance(column.type, sa.Boolean):
-            kinds[column.name] = "bool"
-        else:
-            kinds[column.name] = "plain"
-    return kinds
-
-
-def _encode(table_name: str, column: str, value: Any) -> Any:
-    kind = _kinds(table_name)[column]
-    if value is None:
-        return None
-    if kind == "json":
-        return json.dumps(value)
-    if kind == "bool":
-        return 1 if value else 0
-    return value
-
-
-def _decode(table_name: str, columns: Sequence[str], row: Sequence[Any]) -> Dict[str, Any]:
-    kinds = _kinds(table_name)
-    out = {}
-    for column, value in zip(columns, row):
-        kind = kinds[column]
-        if value is not None and kind == "json":
-            value = loads_stored(value, f"{table_name}.{column}")
-        elif value is not None and kind == "bool":
-            value = bool(value)
-        out[column] = value
-    return out
-
-
-def _cursor(conn: Connection) -> Any:
-    raw = conn.connection.driver_connection
-    if raw is None:
-        raise ConnectionClosed("the database connection is closed")
-    return raw.cursor()
+def _refused(table_name: str, what: str, exc: sa.exc.IntegrityError) -> ConstraintError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    return ConstraintError(f"The {table_name} {what} was refused by the database: {reason}.")
 
 
 def _replace_bad_utf8(raw: bytes) -> str:
@@ -77,12 +40,13 @@ def _replace_bad_utf8(raw: bytes) -> str:
 
 
 def tolerant(conn: Connection, read: Callable[[], Any]) -> Any:
-    """`read()`, run again with invalid UTF-8 replaced (U+FFFD) if a stored text is not
-    UTF-8 (a row written by another tool), so one bad row never fails a whole read."""
+    """`read()`, run again with invalid UTF-8 replaced (U+FFFD) if a text stored in a SQLite
+    file is not UTF-8 (a row written by another tool), so one bad row never fails a whole
+    read. (PostgreSQL refuses invalid UTF-8 when it is written.)"""
     try:
         return read()
     except (sqlite3.OperationalError, sa.exc.OperationalError) as exc:
-        if "decode" not in str(exc):
+        if "decode" not in str(exc) or conn.dialect.name != "sqlite":
             raise
     raw = conn.connection.driver_connection
     if raw is None:
@@ -100,11 +64,17 @@ PROGRESS_STEPS = 5_000  # SQLite VM steps between two checks of `should_stop`
 
 @contextmanager
 def interruptible(conn: Connection, should_stop: Callable[[], bool]) -> Iterator[None]:
-    """While inside, a statement on `conn` fails (sqlite3.OperationalError) soon after
-    `should_stop()` turns true; the handler is removed on exit."""
+    """While inside, a statement on `conn` fails (an OperationalError) soon after
+    `should_stop()` turns true; the handler is removed on exit. On SQLite a progress
+    handler asks `should_stop` as the statement runs; on PostgreSQL the request's time
+    budget is enforced by the server's `statement_timeout` (see `postgres.py`), and
+    `should_stop` is asked between statements."""
     raw = conn.connection.driver_connection
     if raw is None:
         raise ConnectionClosed("the database connection is closed")
+    if conn.dialect.name != "sqlite":
+        yield
+        return
     raw.set_progress_handler(lambda: 1 if should_stop() else 0, PROGRESS_STEPS)
     try:
         yield
@@ -113,12 +83,13 @@ def interruptible(conn: Connection, should_stop: Callable[[], bool]) -> Iterator
 
 
 @lru_cache(maxsize=None)
-def _insert_sql(table_name: str, columns: Tuple[str, ...], conflict_target: Tuple[str, ...]) -> str:
-    sql = f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    if conflict_target:
-        # Only a duplicate of exactly this unique key is skipped; NOT NULL and CHECK still fail.
-        sql += f" ON CONFLICT ({', '.join(conflict_target)}) DO NOTHING"
-    return sql
+def _insert(dialect: str, table_name: str, conflict_target: Tuple[str, ...]) -> Any:
+    table = TABLES[table_name]
+    if not conflict_target:
+        return table.insert()
+    # Only a duplicate of exactly this unique key is skipped; NOT NULL and CHECK still fail.
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_nothing(index_elements=list(conflict_target))
 
 
 def insert_rows(conn: Connection, table_name: str, rows: List[Dict[str, Any]],
@@ -131,56 +102,68 @@ def insert_rows(conn: Connection, table_name: str, rows: List[Dict[str, Any]],
     """
     if not rows:
         return 0
-    columns = tuple(rows[0])
-    sql = _insert_sql(table_name, columns, tuple(conflict_target))
-    params = [tuple(_encode(table_name, c, row[c]) for c in columns) for row in rows]
-    cursor = _cursor(conn)
+    statement = _insert(conn.dialect.name, table_name, tuple(conflict_target))
     try:
-        if len(params) == 1:
-            cursor.execute(sql, params[0])
-        else:
-            cursor.executemany(sql, params)
-    except sqlite3.IntegrityError as exc:
-        raise ConstraintError(f"The {table_name} row was refused by the database: {exc}.") from None
-    return cursor.rowcount
+        if len(rows) == 1 or not conflict_target:
+            result = conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+            return result.rowcount if len(rows) == 1 else len(rows)
+        return sum(conn.execute(statement, row).rowcount for row in rows)
+    except sa.exc.IntegrityError as exc:
+        raise _refused(table_name, "row", exc) from None
+
+
+@lru_cache(maxsize=None)
+def _update(table_name: str) -> Any:
+    table = TABLES[table_name]
+    return table.update().where(table.c.id == sa.bindparam("_row_id"))  # SET: the columns given
 
 
 def update_row(conn: Connection, table_name: str, row_id: str, values: Dict[str, Any]) -> int:
     """Set `values` on the row with this id; returns 1 if it exists, else 0."""
-    columns = tuple(values)
-    sql = f"UPDATE {table_name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-    cursor = _cursor(conn)
+    statement = _update(table_name)
     try:
-        cursor.execute(sql, tuple(_encode(table_name, c, values[c]) for c in columns) + (row_id,))
-    except sqlite3.IntegrityError as exc:
-        raise ConstraintError(f"The {table_name} update was refused by the database: {exc}.") from None
-    return cursor.rowcount
+        return conn.execute(statement, {**values, "_row_id": row_id}).rowcount
+    except sa.exc.IntegrityError as exc:
+        raise _refused(table_name, "update", exc) from None
+
+
+@lru_cache(maxsize=None)
+def _select(table_name: str, columns: Tuple[str, ...], equal: Tuple[Tuple[str, bool], ...],
+            order: Tuple[str, ...], limited: bool, for_update: bool) -> Any:
+    table = TABLES[table_name]
+    query = sa.select(*(table.c[c] for c in columns))
+    for column, is_null in equal:
+        query = query.where(table.c[column].is_(None) if is_null else table.c[column] == sa.bindparam(column))
+    query = query.order_by(*(table.c[c] for c in order))
+    if limited:
+        query = query.limit(sa.bindparam("_limit"))
+    if for_update:
+        query = query.with_for_update()
+    return query
 
 
 def fetch_rows(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None,
-               order: str = "created, id", limit: Optional[int] = None, **equal: Any) -> List[Dict[str, Any]]:
-    """Rows whose columns equal `equal` (None matches NULL), with the chosen columns."""
+               order: Sequence[str] = DEFAULT_ORDER, limit: Optional[int] = None, lock: bool = False,
+               **equal: Any) -> List[Dict[str, Any]]:
+    """Rows whose columns equal `equal` (None matches NULL), with the chosen columns, in
+    `order` (column names, ascending).
+
+    `lock=True` locks the rows until the transaction ends (`FOR UPDATE` on PostgreSQL, where
+    several processes write at once; SQLite serializes whole write transactions anyway):
+    read them this way before a decision that must not race (a state change, a version).
+    """
     names = tuple(columns) if columns else tuple(c.name for c in TABLES[table_name].columns)
-    conditions = [f"{c} IS NULL" if v is None else f"{c} = ?" for c, v in equal.items()]
-    sql = f"SELECT {', '.join(names)} FROM {table_name}"
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
-    sql += f" ORDER BY {order}"
+    query = _select(table_name, names, tuple((c, v is None) for c, v in equal.items()), tuple(order),
+                    limit is not None, lock)
+    params = {c: v for c, v in equal.items() if v is not None}
     if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    params = tuple(_encode(table_name, c, v) for c, v in equal.items() if v is not None)
-
-    def read() -> List[Any]:
-        cursor = _cursor(conn)
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-    return [_decode(table_name, names, row) for row in tolerant(conn, read)]
+        params["_limit"] = int(limit)
+    return tolerant(conn, lambda: [dict(zip(names, row)) for row in conn.execute(query, params)])
 
 
-def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None, **equal: Any
-              ) -> Optional[Dict[str, Any]]:
-    rows = fetch_rows(conn, table_name, columns, limit=1, **equal)
+def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None, lock: bool = False,
+              **equal: Any) -> Optional[Dict[str, Any]]:
+    rows = fetch_rows(conn, table_name, columns, limit=1, lock=lock, **equal)
     return rows[0] if rows else None
 
 
@@ -188,7 +171,9 @@ def delete_rows(conn: Connection, table_name: str, column: str, values: Sequence
     """Delete the rows whose `column` is one of `values`."""
     if not values:
         return 0
-    sql = f"DELETE FROM {table_name} WHERE {column} IN ({', '.join('?' * len(values))})"
-    cursor = _cursor(conn)
-    cursor.execute(sql, tuple(values))
-    return cursor.rowcount
+    table = TABLES[table_name]
+    deleted = 0
+    for start in range(0, len(values), 500):  # well under SQLite's bound-parameter limit
+        chunk = list(values[start:start + 500])
+        deleted += conn.execute(table.delete().where(table.c[column].in_(chunk))).rowcount
+    return deleted

@@ -1,21 +1,20 @@
 """Queries specific to runs: the agent queue, the Submitted lock, idempotency look-ups, deletion."""
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .rows import _cursor, _decode, delete_rows, fetch_rows
+from .jsonsql import PARENT_KEY, key_text, labels_fit
+from .rows import delete_rows, fetch_rows
+from .tables import flow_run, task_run, task_run_state
 
-# A child's parent, as the plugin records it in the child's context; indexed (database.py).
-PARENT_EXPRESSION = "json_extract(context, '$.parent_flow_run_id')"
+_RUN_FOR_KEY = sa.select(flow_run.c.id).where(flow_run.c.flow_group_id == sa.bindparam("group"),
+                                              flow_run.c.idempotency_key == sa.bindparam("key"))
 
 
 def run_id_for_key(conn: Connection, flow_group_id: str, idempotency_key: str) -> Optional[str]:
     """The flow run created with this idempotency key for this flow group, if any."""
-    cursor = _cursor(conn)
-    cursor.execute("SELECT id FROM flow_run WHERE flow_group_id = ? AND idempotency_key = ?",
-                   (flow_group_id, idempotency_key))
-    row = cursor.fetchone()
-    return row[0] if row else None
+    return conn.execute(_RUN_FOR_KEY, {"group": flow_group_id, "key": idempotency_key}).scalar()
 
 
 def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optional[str],
@@ -27,32 +26,16 @@ def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optio
     labels never takes unlabelled runs. Labels are matched in SQL so that runs waiting for other
     agents can never crowd this agent's runs out of the answer.
     """
-    marks = ", ".join("?" * len(states))
-    sql = (
-        "SELECT id FROM flow_run WHERE ("
-        f"(state IN ({marks}) AND state_start_time <= ?) OR (state = 'Running' AND EXISTS ("
-        f"SELECT 1 FROM task_run WHERE task_run.flow_run_id = flow_run.id AND task_run.state IN ({marks}) "
-        "AND task_run.state_start_time <= ?)))"
-    )
-    params: List[Any] = [*states, before, *states, before]
+    states = list(states)
+    waiting_task = sa.exists().where(task_run.c.flow_run_id == flow_run.c.id, task_run.c.state.in_(states),
+                                     task_run.c.state_start_time <= before)
+    due = sa.or_(sa.and_(flow_run.c.state.in_(states), flow_run.c.state_start_time <= before),
+                 sa.and_(flow_run.c.state == "Running", waiting_task))
+    query = sa.select(flow_run.c.id).where(due, labels_fit(flow_run.c.labels, sorted(set(labels)), conn.dialect.name))
     if tenant_id:
-        sql += " AND tenant_id = ?"
-        params.append(tenant_id)
-    labels = sorted(set(labels))
-    # Labels that are not valid JSON (written by another tool) read as NULL: such a run is
-    # taken by no agent, and never makes the whole poll fail for the other runs.
-    valid = "(CASE WHEN json_valid(flow_run.labels) THEN flow_run.labels END)"
-    if labels:
-        sql += (f" AND json_array_length({valid}) > 0 AND NOT EXISTS (SELECT 1 FROM json_each({valid}) "
-                f"WHERE json_each.value NOT IN ({', '.join('?' * len(labels))}))")
-        params.extend(labels)
-    else:
-        sql += f" AND (flow_run.labels IS NULL OR json_array_length({valid}) = 0)"
-    sql += " ORDER BY state_start_time, id LIMIT ?"
-    params.append(int(limit))
-    cursor = _cursor(conn)
-    cursor.execute(sql, params)
-    return [row[0] for row in cursor.fetchall()]
+        query = query.where(flow_run.c.tenant_id == tenant_id)
+    query = query.order_by(flow_run.c.state_start_time, flow_run.c.id).limit(int(limit))
+    return list(conn.execute(query).scalars())
 
 
 def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
@@ -64,40 +47,38 @@ def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
     return delete_rows(conn, "flow_run", "id", [flow_run_id]) > 0
 
 
-def child_runs(conn: Connection, parent_flow_run_id: str) -> List[Dict[str, Any]]:
-    """Runs whose context names `parent_flow_run_id` as their parent (id, name, state, context)."""
-    cursor = _cursor(conn)
-    cursor.execute(
-        f"SELECT id, name, state, context FROM flow_run WHERE {PARENT_EXPRESSION} = ? ORDER BY created, id",
-        (parent_flow_run_id,),
-    )
-    return [_decode("flow_run", ("id", "name", "state", "context"), row) for row in cursor.fetchall()]
+def child_runs(conn: Connection, parent_flow_run_id: str, lock: bool = False) -> List[Dict[str, Any]]:
+    """Runs whose context names `parent_flow_run_id` as their parent (id, name, state, context);
+    `lock` as in `rows.fetch_rows`."""
+    query = (sa.select(flow_run.c.id, flow_run.c.name, flow_run.c.state, flow_run.c.context)
+             .where(key_text(flow_run.c.context, PARENT_KEY, conn.dialect.name) == parent_flow_run_id)
+             .order_by(flow_run.c.created, flow_run.c.id))
+    if lock:
+        query = query.with_for_update()
+    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def active_runs(conn: Connection, states: Sequence[str]) -> List[Dict[str, Any]]:
     """Runs in `states` with what the recovery sweep judges them by, oldest change first."""
     columns = ("id", "name", "tenant_id", "flow_id", "flow_group_id", "state", "state_timestamp", "heartbeat",
                "times_resurrected")
-    marks = ", ".join("?" * len(states))
-    cursor = _cursor(conn)
-    cursor.execute(f"SELECT {', '.join(columns)} FROM flow_run WHERE state IN ({marks}) ORDER BY state_timestamp",
-                   tuple(states))
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    query = (sa.select(*(flow_run.c[c] for c in columns)).where(flow_run.c.state.in_(list(states)))
+             .order_by(flow_run.c.state_timestamp))
+    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def retry_count(conn: Connection, task_run_id: str) -> int:
     """How many Retrying states the task run has had."""
-    cursor = _cursor(conn)
-    cursor.execute("SELECT COUNT(*) FROM task_run_state WHERE task_run_id = ? AND state = 'Retrying'",
-                   (task_run_id,))
-    return int(cursor.fetchone()[0])
+    query = sa.select(sa.func.count()).where(task_run_state.c.task_run_id == task_run_id,
+                                             task_run_state.c.state == "Retrying")
+    return int(conn.execute(query).scalar() or 0)
 
 
 def mapped_children_summary(conn: Connection, flow_run_id: str, task_id: str) -> List[Tuple[str, int, Any, Any]]:
     """(state, count, earliest start_time, latest end_time) of the mapped children
     (map_index >= 0) of one task in one flow run, per state."""
-    cursor = _cursor(conn)
-    cursor.execute("SELECT state, COUNT(*), MIN(start_time), MAX(end_time) FROM task_run "
-                   "WHERE flow_run_id = ? AND task_id = ? AND map_index >= 0 GROUP BY state",
-                   (flow_run_id, task_id))
-    return [tuple(row) for row in cursor.fetchall()]
+    query = (sa.select(task_run.c.state, sa.func.count(), sa.func.min(task_run.c.start_time),
+                       sa.func.max(task_run.c.end_time))
+             .where(task_run.c.flow_run_id == flow_run_id, task_run.c.task_id == task_id, task_run.c.map_index >= 0)
+             .group_by(task_run.c.state))
+    return [tuple(row) for row in conn.execute(query)]

@@ -14,7 +14,7 @@ from sqlalchemy.sql.selectable import Subquery
 from .hasura import FilterError, order_clauses, where_clause
 from .reads import IN_CHUNK
 from .rows import tolerant
-from .tables import TABLES
+from .tables import TABLES, is_json
 
 KEY = "_key"  # the parent key column of a per-parent selection
 RANK = "_rank"  # a row's place within its parent's list
@@ -42,11 +42,11 @@ def _columns(table_name: str, names: Optional[Sequence[str]]) -> List[str]:
 
 
 def selected(table_name: str, spec: Selection, key_column: Optional[str] = None,
-             keys: Optional[Sequence[Any]] = None) -> Subquery:
+             keys: Optional[Sequence[Any]] = None, dialect: str = "sqlite") -> Subquery:
     """The selected rows (every column, plus `_key` and `_rank`) as a subquery."""
     table = TABLES[table_name]
     key = table.c[key_column] if key_column else sa.literal(None)
-    condition = where_clause(table_name, table, spec.where)
+    condition = where_clause(table_name, table, spec.where, dialect=dialect)
     if key_column:
         condition = sa.and_(condition, table.c[key_column].in_(list(keys or [])))
     rows = sa.select(table, key.label(KEY)).where(condition).subquery()
@@ -81,7 +81,7 @@ def select_rows_by_key(conn: Connection, table_name: str, spec: Selection, key_c
     names = [c.name for c in TABLES[table_name].columns]
     grouped: Dict[Any, List[Dict[str, Any]]] = {}
     for chunk in _chunks(keys):
-        rows = selected(table_name, spec, key_column, chunk)
+        rows = selected(table_name, spec, key_column, chunk, conn.dialect.name)
         query = sa.select(rows.c[KEY], *(rows.c[n] for n in names)).order_by(rows.c[KEY], rows.c[RANK])
         for row in tolerant(conn, lambda: list(conn.execute(query))):
             grouped.setdefault(row[0], []).append(dict(zip(names, row[1:])))
@@ -95,7 +95,7 @@ def numeric_columns(table_name: str) -> List[str]:
 
 def ordered_columns(table_name: str) -> List[str]:
     """Columns min/max apply to: everything but JSON and booleans."""
-    return [c.name for c in TABLES[table_name].columns if not isinstance(c.type, (sa.JSON, sa.Boolean))]
+    return [c.name for c in TABLES[table_name].columns if not (is_json(c) or isinstance(c.type, sa.Boolean))]
 
 
 def aggregate_by_key(conn: Connection, table_name: str, spec: Selection, function: str,
@@ -107,7 +107,7 @@ def aggregate_by_key(conn: Connection, table_name: str, spec: Selection, functio
         raise FilterError(f"Unknown aggregate {function!r}.")
     out: Dict[Any, Any] = {}
     for chunk in _chunks(keys):
-        rows = selected(table_name, spec, key_column, chunk)
+        rows = selected(table_name, spec, key_column, chunk, conn.dialect.name)
         if function == "count":
             query = _count(rows, _columns(table_name, columns), distinct)
             for key, value in conn.execute(query):

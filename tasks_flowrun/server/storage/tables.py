@@ -3,27 +3,62 @@
 Timestamps are TEXT in the fixed UTC form of `timestamps.py`; JSON columns hold JSON text.
 Every change here needs a revision in `migrations/versions/` (a test compares the two).
 """
+import json
+from typing import Any, Optional
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import base as sqlite_base
 from sqlalchemy.ext.compiler import compiles
 
+from .jsontext import loads_stored
+
 metadata = sa.MetaData()
 
 
-class JSONText(sa.JSON):
-    """JSON kept as the text written: declared `JSON_TEXT`, so SQLite gives the column TEXT
-    affinity (a column declared `JSON` has NUMERIC affinity, which turns a top-level `1.0`
-    into the integer 1 and rounds big integers)."""
-
-    cache_ok = True
+class _JSONStorage(sa.Text):
+    """The column type JSON text is stored in: `JSON_TEXT` on SQLite (TEXT affinity: a column
+    declared `JSON` has NUMERIC affinity, which turns a top-level `1.0` into the integer 1 and
+    rounds big integers), `TEXT` elsewhere (PostgreSQL keeps text as written)."""
 
 
-@compiles(JSONText, "sqlite")
-def _json_text_ddl(_type: JSONText, _compiler: object, **_kw: object) -> str:
+@compiles(_JSONStorage, "sqlite")
+def _json_text_ddl(_type: _JSONStorage, _compiler: object, **_kw: object) -> str:
     return "JSON_TEXT"
 
 
+@compiles(_JSONStorage)
+def _json_text_ddl_default(_type: _JSONStorage, _compiler: object, **_kw: object) -> str:
+    return "TEXT"
+
+
+class JSONText(sa.types.TypeDecorator):
+    """A JSON value stored as the JSON text written, the same on every store: encoded with
+    `json.dumps`, decoded with `loads_stored` (a bad stored value reads as null, never fails
+    a request). None is SQL NULL."""
+
+    impl = _JSONStorage
+    cache_ok = True
+
+    def __init__(self, none_as_null: bool = True) -> None:  # the argument of the type it replaced
+        super().__init__()
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Optional[str]:
+        return None if value is None else json.dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else loads_stored(value)
+
+    def copy(self, **_kw: Any) -> "JSONText":
+        return JSONText()
+
+
 sqlite_base.ischema_names["JSON_TEXT"] = JSONText  # reflection (migrations) reads it back
+
+
+def is_json(column: sa.Column) -> bool:
+    """Whether the column holds JSON (typed `jsonb` in the GraphQL schema)."""
+    return isinstance(column.type, JSONText)
+
 
 JSON = JSONText(none_as_null=True)
 

@@ -9,20 +9,19 @@ import requests
 import sqlalchemy as sa
 
 from tests.server.attacks.support import REQUEST_TIMEOUT, Target, refused, timed
+from tests.stores import execute
 
 SLOW = 'query { log(limit: 1, where: {flow_run: {logs: {message: {_like: "%no such text%"}}}}) { id } }'
 
 
 @pytest.fixture(scope="module")
 def crowded_run(target: Target) -> str:
-    """A run with 60,000 log lines, written straight into the SQLite file (as another tool would)."""
+    """A run with 60,000 log lines, written straight into the database (as another tool would)."""
     run_id = target.create_run()
     now = "2024-01-01T00:00:00.000000+00:00"
-    with sqlite3.connect(target.database, timeout=30) as conn:
-        conn.executemany(
+    execute(target.database,
             "INSERT INTO log (id, flow_run_id, timestamp, level, message, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(str(uuid.uuid4()), run_id, now, "INFO", f"line {i}", now, now) for i in range(60_000)],
-        )
+            many=[(str(uuid.uuid4()), run_id, now, "INFO", f"line {i}", now, now) for i in range(60_000)])
     return run_id
 
 
@@ -54,11 +53,12 @@ def test_healthy_requests_are_served_while_a_slow_one_runs(target: Target, crowd
         thread.join()
 
 
+@pytest.mark.sqlite_only  # SQLite's interrupt of a running statement (PostgreSQL: statement_timeout)
 def test_an_interrupted_write_transaction_rolls_back_whole(tmp_path):
-    from tasks_flowrun.server.storage.database import Database
+    from tasks_flowrun.server.storage.database import open_database
     from tasks_flowrun.server.storage.rows import insert_rows, interruptible
 
-    db = Database(tmp_path / "interrupted.db")
+    db = open_database(tmp_path / "interrupted.db")
     now = "2024-01-01T00:00:00.000000+00:00"
     heavy = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
     stop_at = time.monotonic() + 0.2

@@ -1,6 +1,8 @@
 """Schema versions: Alembic revisions in `versions/`, applied at startup (no alembic.ini).
+One history for both stores: a revision that must differ per store asks
+`op.get_bind().dialect.name`.
 
-`prepare_schema` brings a database file to the newest revision:
+`prepare_schema` brings a database to the newest revision:
 
 - a new (empty) file gets every revision;
 - a file with the tables but no version (made before versioning) is stamped with the
@@ -8,6 +10,10 @@
 - an older file is copied to `<file>.bak-<its revision>` first, then upgraded in one
   transaction (SQLite's DDL is transactional: a failed upgrade leaves the file as it was);
 - a file of a revision this code does not know (made by a newer release) is refused.
+
+On PostgreSQL the same happens in one transaction (its DDL is transactional too) under an
+advisory lock, so server processes starting together upgrade once; no copy is made (take a
+`pg_dump` before upgrading a database you care about).
 
 Adding a column = its definition in `tables.py` + one new file in `versions/`.
 """
@@ -37,12 +43,12 @@ class SchemaUpgrade:
 
     from_revision: str
     to_revision: str
-    backup: Path
+    backup: Optional[Path]  # None on PostgreSQL
     stamped: bool  # the file had no version (made before versioning)
 
     def describe(self) -> str:
-        return (f"database upgraded from schema {self.from_revision} to {self.to_revision}, "
-                f"backup at {self.backup}")
+        where = f"backup at {self.backup}" if self.backup is not None else "no copy made"
+        return f"database upgraded from schema {self.from_revision} to {self.to_revision}, {where}"
 
 
 def scripts() -> ScriptDirectory:
@@ -79,29 +85,57 @@ def _backup(path: Path, revision: str) -> Path:
     return target
 
 
-def prepare_schema(engine: Engine, path: Path) -> Optional[SchemaUpgrade]:
-    """Bring the file to the head revision (see the module docstring); SchemaVersionError
-    for a file of an unknown revision."""
+MIGRATION_LOCK = 0x7461736B  # the advisory lock PostgreSQL processes upgrade under
+
+
+def _begin(conn: Connection) -> None:
+    """Start the upgrade transaction; one process at a time gets past this."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # one process upgrades; others wait, then see head
+    else:
+        conn.begin()
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
+def _end(conn: Connection, commit: bool) -> None:
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        if commit:
+            conn.exec_driver_sql("COMMIT")
+        elif raw is not None and raw.in_transaction:
+            conn.exec_driver_sql("ROLLBACK")
+    elif conn.in_transaction():
+        (conn.commit if commit else conn.rollback)()
+
+
+def prepare_schema(engine: Engine, path: Optional[Path]) -> Optional[SchemaUpgrade]:
+    """Bring the database (a SQLite file at `path`, or PostgreSQL when `path` is None) to
+    the head revision (see the module docstring); SchemaVersionError for a database of an
+    unknown revision."""
     script = scripts()
     head = head_revision()
+    where = f"The database {path}" if path is not None else f"The database {engine.url.database!r}"
     with engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # one process upgrades; others wait, then see head
+        _begin(conn)
         try:
             recorded = MigrationContext.configure(conn).get_current_revision()
             current = current_revision(conn)
             if current == head and recorded == head:
-                conn.exec_driver_sql("COMMIT")
+                _end(conn, commit=True)
                 return None
             if current is not None and current not in {r.revision for r in script.walk_revisions()}:
                 raise SchemaVersionError(
-                    f"The database {path} has schema version {current}, made by a newer tasks-flowrun; "
+                    f"{where} has schema version {current}, made by a newer tasks-flowrun; "
                     f"this one knows schema versions up to {head}. Upgrade tasks-flowrun, or use another "
-                    "--database file.")
+                    "--database.")
             upgrade = None
             if current is not None:
-                upgrade = SchemaUpgrade(current, head, _backup(path, current), stamped=recorded is None)
+                backup = _backup(path, current) if path is not None else None
+                upgrade = SchemaUpgrade(current, head, backup, stamped=recorded is None)
 
             def steps(revision, _context):
+                # Alembic's own step planner; private, but Alembic has no public call that
+                # plans an upgrade without its command-line configuration
                 return script._upgrade_revs(head, revision)
 
             context = MigrationContext.configure(conn, opts={"script": script, "fn": steps})
@@ -109,13 +143,11 @@ def prepare_schema(engine: Engine, path: Path) -> Optional[SchemaUpgrade]:
                 context.stamp(script, current)
             with Operations.context(context), warnings.catch_warnings():
                 # table rebuilds reflect the tables; the expression indexes they cannot
-                # reflect are created again after the migration (storage/database.py)
+                # reflect are created again by a later revision (0004)
                 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
                 context.run_migrations()
         except BaseException:
-            raw = conn.connection.driver_connection
-            if raw is not None and raw.in_transaction:
-                conn.exec_driver_sql("ROLLBACK")
+            _end(conn, commit=False)
             raise
-        conn.exec_driver_sql("COMMIT")
+        _end(conn, commit=True)
     return upgrade

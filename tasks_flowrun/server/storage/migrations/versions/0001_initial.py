@@ -247,8 +247,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('slug')
     )
-    for statement in EXPRESSION_INDEXES:
-        op.execute(statement)
+    if op.get_bind().dialect.name == "sqlite":  # PostgreSQL gets its own spelling in 0004
+        for statement in EXPRESSION_INDEXES:
+            op.execute(statement)
 
 
 def downgrade() -> None:

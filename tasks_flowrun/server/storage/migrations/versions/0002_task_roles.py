@@ -27,8 +27,11 @@ _BACKFILL = (
 def upgrade() -> None:
     for name in ("is_root_task", "is_terminal_task", "is_reference_task"):
         op.add_column("task", sa.Column(name, sa.Boolean(), nullable=True))
-    for statement in _BACKFILL:
-        op.execute(statement)
+    # Only a SQLite file can hold tasks registered before this revision: PostgreSQL
+    # databases start at a later revision, their tables empty when this runs.
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in _BACKFILL:
+            op.execute(statement)
 
 
 def downgrade() -> None:

@@ -29,6 +29,13 @@ JSON_COLUMNS = {
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        # PostgreSQL (whose databases start empty before this revision): JSON to TEXT in place
+        for table, columns in JSON_COLUMNS.items():
+            for column in columns:
+                op.alter_column(table, column, type_=JSONText(), existing_type=sa.JSON(),
+                                postgresql_using=f"{column}::text")
+        return
     for table, columns in JSON_COLUMNS.items():
         with op.batch_alter_table(table, recreate="always") as batch:
             for column in columns:

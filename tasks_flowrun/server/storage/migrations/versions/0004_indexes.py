@@ -1,0 +1,37 @@
+"""Revision 0004: the indexes a table definition cannot express (an index on the parent
+recorded inside a run's JSON context) and the ones added after the first release, in each
+store's spelling. Until this revision the server created them at every start; SQLite files
+already have them (IF NOT EXISTS), and table rebuilds of earlier revisions get them back.
+"""
+from alembic import op
+
+from tasks_flowrun.server.storage.jsonsql import PARENT_INDEX_EXPRESSION
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def statements(dialect: str) -> tuple:
+    return (
+        # a run's children (cancel cascades, the web page's tree)
+        f"CREATE INDEX IF NOT EXISTS ix_flow_run_parent ON flow_run ({PARENT_INDEX_EXPRESSION[dialect]})",
+        # newest-first run lists page through this instead of sorting every run
+        "CREATE INDEX IF NOT EXISTS ix_flow_run_created ON flow_run (created, id)",
+        # a retry's or restart's look-up of the run made with its key: one row, however
+        # many runs the child flow has
+        "CREATE INDEX IF NOT EXISTS ix_flow_run_idempotency ON flow_run (idempotency_key)",
+        # a wait's log tail: a run's newest lines without sorting all of them
+        "CREATE INDEX IF NOT EXISTS ix_log_run_time ON log (flow_run_id, timestamp)",
+    )
+
+
+def upgrade() -> None:
+    for statement in statements(op.get_bind().dialect.name):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for name in ("ix_log_run_time", "ix_flow_run_idempotency", "ix_flow_run_created", "ix_flow_run_parent"):
+        op.execute(f"DROP INDEX IF EXISTS {name}")

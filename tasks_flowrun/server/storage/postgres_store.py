@@ -1,0 +1,184 @@
+"""The PostgreSQL store: several server processes on one database.
+
+- Writes run in READ COMMITTED transactions from every process at once. What must not race
+  is made safe by the database itself: unique constraints with `ON CONFLICT` (idempotency
+  keys, task run identities), row locks taken before a decision (`fetch_rows(lock=True)`:
+  a run's state and version, the Submitted lock, a flow group's next version). No process
+  lock is involved, so nothing depends on which process a client talks to.
+- Changes committed by any process reach the pushed waits of every process: a write
+  transaction sends its noted changes with `pg_notify` (delivered at commit, dropped on
+  rollback); each process LISTENs on one dedicated connection and publishes what others
+  sent on its own change feed.
+- The background services run in one process at a time: the one holding a session-level
+  advisory lock on a dedicated connection (released by PostgreSQL when that process dies).
+"""
+import json
+import logging
+import os
+import threading
+import uuid
+import zlib
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Tuple
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, make_url
+
+from .database import Database, take_changes
+from .migrations import prepare_schema
+
+logger = logging.getLogger("tasks_flowrun.server")
+
+CHANNEL = "tasks_flowrun_changes"
+MAX_NOTIFY_BYTES = 7_000  # PostgreSQL's payload limit is 8,000 bytes
+SERVICES_LOCK = zlib.crc32(b"tasks_flowrun.services")  # the advisory lock the service leader holds
+POOL_SIZE = 16
+RECONNECT_SECONDS = 1.0
+
+
+def driver_url(url: str) -> sa.URL:
+    """The SQLAlchemy URL for psycopg 3 (`postgresql://` and `postgres://` accepted)."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def _libpq_dsn(url: sa.URL) -> str:
+    """A psycopg connection string for the dedicated (listener, leader) connections."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresDatabase(Database):
+    """One PostgreSQL database, shared by this process's request threads and by other
+    server processes."""
+
+    def __init__(self, url: str, statement_timeout: Optional[float] = None) -> None:
+        super().__init__()
+        self.url = driver_url(url)
+        options = {}
+        if statement_timeout:
+            # a request's time budget, enforced by the server on each statement
+            options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+        self.engine = sa.create_engine(self.url, pool_size=POOL_SIZE, max_overflow=32, pool_pre_ping=True,
+                                       connect_args=options)
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process's notifications
+        self._stop = threading.Event()
+        self._leader: Optional[psycopg.Connection] = None
+        self._leader_lock = threading.Lock()
+        try:
+            self.schema_upgrade = prepare_schema(self.engine, None)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self._listening = threading.Event()
+        self._listener = threading.Thread(target=self._listen, name="tasks-flowrun-listen", daemon=True)
+        self._listener.start()
+        self._listening.wait(10)
+
+    @property
+    def description(self) -> str:
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (READ COMMITTED), committed on exit, rolled back on error."""
+        with self.engine.connect() as conn:
+            take_changes(conn)
+            transaction = conn.begin()
+            try:
+                yield conn
+                noted = take_changes(conn)
+                for payload in _payloads(self._token, noted):
+                    conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
+                                 {"channel": CHANNEL, "payload": payload})
+                transaction.commit()
+            except BaseException:
+                take_changes(conn)
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        if noted:
+            self.changes.publish(noted)
+
+    # -- changes from other processes -------------------------------------------------
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(_libpq_dsn(self.url), autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            self._receive(note.payload)
+            except psycopg.Error as exc:
+                if self._stop.is_set():
+                    return
+                logger.warning("Lost the PostgreSQL change listener (%s); reconnecting", exc)
+                self._listening.set()
+                self._stop.wait(RECONNECT_SECONDS)
+
+    def _receive(self, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            if message.get("from") == self._token:
+                return  # published locally at commit already
+            changes = [(str(run_id), str(kind)) for run_id, kind in message.get("changes", [])]
+        except (ValueError, TypeError, AttributeError):
+            logger.warning("Ignored a malformed change notification on %s", CHANNEL)
+            return
+        if changes:
+            self.changes.publish(changes)
+
+    # -- the background services' leader -----------------------------------------------
+
+    def leads(self) -> bool:
+        """Whether this process holds the services' advisory lock (taking it if free)."""
+        with self._leader_lock:
+            if self._leader is not None:
+                try:
+                    self._leader.execute("SELECT 1")
+                    return True
+                except psycopg.Error:
+                    self._drop_leader()
+            try:
+                conn = psycopg.connect(_libpq_dsn(self.url), autocommit=True)
+            except psycopg.Error as exc:
+                logger.warning("Cannot reach PostgreSQL to take the services' lead: %s", exc)
+                return False
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (SERVICES_LOCK,)).fetchone()
+            if got and got[0]:
+                self._leader = conn
+                return True
+            conn.close()
+            return False
+
+    def _drop_leader(self) -> None:
+        if self._leader is not None:
+            try:
+                self._leader.close()
+            except psycopg.Error:
+                pass
+            self._leader = None
+
+    def dispose(self) -> None:
+        self._stop.set()
+        self._listener.join(timeout=5)
+        with self._leader_lock:
+            self._drop_leader()
+        super().dispose()
+
+
+def _payloads(token: str, changes: List[Tuple[str, str]]) -> Iterator[str]:
+    """The notification payloads for `changes`, each under PostgreSQL's size limit."""
+    batch: List[Any] = []
+    size = 0
+    for change in dict.fromkeys(changes):
+        item_size = len(change[0]) + len(change[1]) + 8
+        if batch and size + item_size > MAX_NOTIFY_BYTES:
+            yield json.dumps({"from": token, "changes": batch})
+            batch, size = [], 0
+        batch.append(list(change))
+        size += item_size
+    if batch:
+        yield json.dumps({"from": token, "changes": batch})
