@@ -8,7 +8,7 @@ from .errors import (
 )
 from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, create_child_run
 from .flow_cache import FLOW_CACHE, FlowCache
-from .flow_runs import create_flow_run, flow_run_url, flow_run_views, read_agents, read_flow_runs
+from .flow_runs import send_create_flow_run, flow_run_url, flow_run_views, read_agents, read_flow_runs
 from .changes import ChangeStream, forget_capabilities
 from .flows import ChildFlow, find_child_flow
 from .restarts import RERUNS, RerunDetector, needs_restart, restart_flow_run
@@ -27,7 +27,7 @@ __all__ = [
     "FlowRunNotFoundError",
     "RE_ATTACHED",
     "create_child_run",
-    "create_flow_run",
+    "send_create_flow_run",
     "find_child_flow",
     "flow_run_url",
     "flow_run_views",

@@ -23,7 +23,7 @@ import prefect
 
 from .errors import BackendRejectedError
 from .flow_cache import FLOW_CACHE, CacheKey, FlowCache, cache_key
-from .flow_runs import create_flow_run, flow_reference
+from .flow_runs import send_create_flow_run, flow_reference
 from .flows import ChildFlow, find_child_flow
 
 CREATED = "created"
@@ -70,7 +70,7 @@ def create_child_run(
     Args:
         - client (prefect.Client): the client
         - inputs_for (Callable): the `create_flow_run_input` fields (see
-            `flow_runs.create_flow_run`) for the flow found; must carry the
+            `flow_runs.send_create_flow_run`) for the flow found; must carry the
             `idempotency_key` the create is sent with
         - idempotency_key (str, optional): the key to look for in a look-up (`None`: the
             create gets a fresh key from `inputs_for`, so every call creates a run)
@@ -100,7 +100,7 @@ def create_child_run(
             if cached is None:
                 return _from_look_up(client, inputs_for, idempotency_key, ident, entry, cache)
     try:
-        flow_run_id = create_flow_run(client, cached, inputs_for(cached))
+        flow_run_id = send_create_flow_run(client, cached, inputs_for(cached))
     except BackendRejectedError as exc:
         refused: BackendRejectedError = exc
     else:
@@ -126,7 +126,7 @@ def _from_look_up(
         return ChildRun(child, child.existing_run_id, RE_ATTACHED, child.existing_run_state)
     if refused is not None and stale is not None and _same_target(stale, child):
         raise refused  # the flow did not change: the backend's refusal stands
-    return ChildRun(child, create_flow_run(client, child, inputs_for(child)), CREATED)
+    return ChildRun(child, send_create_flow_run(client, child, inputs_for(child)), CREATED)
 
 
 def _same_target(a: ChildFlow, b: ChildFlow) -> bool:

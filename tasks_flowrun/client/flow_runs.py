@@ -31,7 +31,7 @@ from .errors import BackendRejectedError, FlowRunNotFoundError, backend_messages
 from .flows import ChildFlow
 
 
-def create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dict[str, Any]) -> str:
+def send_create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dict[str, Any]) -> str:
     """
     Create a run of `child` with one request.
 

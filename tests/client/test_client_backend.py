@@ -11,7 +11,7 @@ from tasks_flowrun.client import (
     ArchivedFlowError,
     FlowNotFoundError,
     FlowRunNotFoundError,
-    create_flow_run,
+    send_create_flow_run,
     find_child_flow,
     flow_run_views,
     read_flow_runs,
@@ -58,10 +58,10 @@ def test_create_then_read_many_runs_in_one_request(client, project, requests_cou
     register(project)
     child = find_child_flow(client, flow_name="child", project_name=project)
     ids = [
-        create_flow_run(client, child, {"idempotency_key": f"k{i}", "parameters": {"x": i}, "labels": ["nowhere"]})
+        send_create_flow_run(client, child, {"idempotency_key": f"k{i}", "parameters": {"x": i}, "labels": ["nowhere"]})
         for i in range(5)
     ]
-    assert create_flow_run(client, child, {"idempotency_key": "k0", "parameters": {"x": 0}}) == ids[0]
+    assert send_create_flow_run(client, child, {"idempotency_key": "k0", "parameters": {"x": 0}}) == ids[0]
     client.set_flow_run_state(ids[0], states.Success("done"))
     with requests_counter() as counted:
         rows = read_flow_runs(client, ids + [str(uuid.uuid4())], with_states=True, with_logs=True)
@@ -82,7 +82,7 @@ def test_look_up_with_a_key_finds_the_run_of_any_version_of_the_group(client, pr
     register(project)
     child = find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-1")
     assert child.existing_run_id is None
-    run_id = create_flow_run(client, child, {"idempotency_key": "key-1", "parameters": {"x": 1}})
+    run_id = send_create_flow_run(client, child, {"idempotency_key": "key-1", "parameters": {"x": 1}})
     register(project)  # a new version; the one the run was created for is archived
     with requests_counter() as counted:
         again = find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-1")
@@ -95,7 +95,7 @@ def test_look_up_with_a_key_finds_the_run_of_any_version_of_the_group(client, pr
 def test_poll_with_a_log_cut_off_is_valid_on_the_backend(client, project, requests_counter):
     register(project)
     child = find_child_flow(client, flow_name="child", project_name=project)
-    run_id = create_flow_run(client, child, {"idempotency_key": "logs-1", "parameters": {"x": 1}})
+    run_id = send_create_flow_run(client, child, {"idempotency_key": "logs-1", "parameters": {"x": 1}})
     client.write_run_logs(
         [
             {"flow_run_id": run_id, "timestamp": f"2030-01-01T00:00:0{i}+00:00", "level": "INFO", "message": f"line {i}"}

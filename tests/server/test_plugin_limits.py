@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from tasks_flowrun.client.errors import BackendRejectedError
-from tasks_flowrun.client.flow_runs import create_flow_run, read_flow_runs
+from tasks_flowrun.client.flow_runs import read_flow_runs, send_create_flow_run
 from tasks_flowrun.client.flows import ChildFlow
 from tasks_flowrun.tasks.watcher import LOG_TAIL
 from tests.server.support import GraphQL
@@ -20,7 +20,7 @@ def _child(flow) -> ChildFlow:
 def test_a_too_large_create_names_the_limit_and_the_remedy(client, make_flow):
     flow = make_flow()
     with pytest.raises(BackendRejectedError) as caught:
-        create_flow_run(client, _child(flow), {"parameters": {"blob": "x" * (17 * 1024 * 1024)}})
+        send_create_flow_run(client, _child(flow), {"parameters": {"blob": "x" * (17 * 1024 * 1024)}})
     message = str(caught.value)
     assert "HTTP 413" in message and "body of 17.8 MB" in message, message
     assert "16,777,216 bytes" in message and "pass smaller parameters" in message, message

@@ -10,6 +10,12 @@ from ...storage.rows import ConstraintError, interruptible
 from ..errors import UserError
 
 
+def field_name(resolver: Callable[..., Any]) -> str:
+    """The GraphQL field a resolver answers: its name, less a `_mutation` suffix (which keeps
+    it apart from the domain function of the same name, e.g. `api.flow_runs.create_flow_run`)."""
+    return resolver.__name__.removesuffix("_mutation")
+
+
 def mutation(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn(conn, ctx, input)` inside one durable write transaction.
 

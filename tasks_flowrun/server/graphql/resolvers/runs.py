@@ -4,11 +4,11 @@ from typing import Any, Dict
 from ...api import flow_runs, states, task_runs
 from ...api.agents import touch_agent
 from ...api.recovery import RecoveryPolicy, recover_run
-from .base import mutation
+from .base import field_name, mutation
 
 
 @mutation
-def create_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+def create_flow_run_mutation(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return {"id": flow_runs.create_flow_run(
         conn, flow_id=input.get("flow_id"), version_group_id=input.get("version_group_id"),
         flow_group_id=input.get("flow_group_id"), parameters=input.get("parameters"),
@@ -94,9 +94,9 @@ def set_flow_run_labels(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return {"success": flow_runs.set_flow_run_labels(conn, input["flow_run_id"], input["labels"]), "error": None}
 
 
-RESOLVERS = {f.__name__: f for f in (
+RESOLVERS = {field_name(f): f for f in (
     set_flow_run_labels,
-    create_flow_run, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
+    create_flow_run_mutation, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
     set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
     cancel_flow_run, report_dead_flow_run, delete_flow_run,
 )}
