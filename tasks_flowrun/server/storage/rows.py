@@ -88,8 +88,9 @@ def _insert(dialect: str, table_name: str, conflict_target: Tuple[str, ...]) -> 
     if not conflict_target:
         return table.insert()
     # Only a duplicate of exactly this unique key is skipped; NOT NULL and CHECK still fail.
+    # RETURNING tells an inserted row from a skipped one (drivers' rowcounts differ here).
     insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return insert.on_conflict_do_nothing(index_elements=list(conflict_target))
+    return insert.on_conflict_do_nothing(index_elements=list(conflict_target)).returning(table.c.id)
 
 
 def insert_rows(conn: Connection, table_name: str, rows: List[Dict[str, Any]],
@@ -104,10 +105,10 @@ def insert_rows(conn: Connection, table_name: str, rows: List[Dict[str, Any]],
         return 0
     statement = _insert(conn.dialect.name, table_name, tuple(conflict_target))
     try:
-        if len(rows) == 1 or not conflict_target:
-            result = conn.execute(statement, rows[0] if len(rows) == 1 else rows)
-            return result.rowcount if len(rows) == 1 else len(rows)
-        return sum(conn.execute(statement, row).rowcount for row in rows)
+        if not conflict_target:
+            conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+            return len(rows)
+        return sum(conn.execute(statement, row).first() is not None for row in rows)
     except sa.exc.IntegrityError as exc:
         raise _refused(table_name, "row", exc) from None
 
