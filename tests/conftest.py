@@ -1,15 +1,55 @@
-"""Shared fixtures: a real embedded backend on a free port, Prefect pointed at it, a real LocalAgent."""
+"""Shared fixtures: a real embedded backend on a free port, Prefect pointed at it, a real LocalAgent;
+the store the backends use (`--store`, see tests/stores.py)."""
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Union
 
 import pytest
 
+from tests import stores
 from tests.helpers import prefect_env, start_agent, stop_process
 
 if TYPE_CHECKING:
     from tasks_flowrun.server.embedded import EmbeddedServer
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=stores.STORES, default=None,
+                     help=f"the backends' store: sqlite files, or databases in a throwaway PostgreSQL cluster "
+                          f"(default: ${stores.ENV_VAR}, else sqlite)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        stores.select(config.getoption("--store"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"${stores.ENV_VAR}: {exc}")
+    config.addinivalue_line("markers", "sqlite_only: tests the SQLite file itself (skipped with --store=postgresql)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"store: {stores.current()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
+    if stores.is_postgresql():
+        skip = pytest.mark.skip(reason="tests the SQLite file itself, not a behaviour of the backend")
+        for item in items:
+            if item.get_closest_marker("sqlite_only"):
+                item.add_marker(skip)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stores.shutdown()  # the PostgreSQL cluster, if one was started (also after Ctrl-C)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The superuser URL of the run's PostgreSQL cluster (skips the test on the SQLite run)."""
+    if not stores.is_postgresql():
+        pytest.skip("needs --store=postgresql")
+    return stores.admin_url()
 
 
 @pytest.fixture(scope="session")
@@ -18,11 +58,17 @@ def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(test_home: Path) -> Iterator["EmbeddedServer"]:
-    """The embedded backend, started for real (uvicorn on a free port, temp SQLite file)."""
+def server_database(test_home: Path) -> Union[Path, str]:
+    """The session backend's database (a SQLite file or a PostgreSQL URL)."""
+    return stores.fresh_database(test_home)
+
+
+@pytest.fixture(scope="session")
+def server(server_database) -> Iterator["EmbeddedServer"]:
+    """The embedded backend, started for real (uvicorn on a free port, a fresh database of the run's store)."""
     from tasks_flowrun.server.embedded import EmbeddedServer
 
-    with EmbeddedServer(port=0, database=test_home / "backend.db") as srv:
+    with EmbeddedServer(port=0, database=server_database) as srv:
         yield srv
 
 

@@ -13,6 +13,7 @@ import requests
 
 from tasks_flowrun.cli import build_parser
 from tasks_flowrun.server.embedded import find_free_port
+from tests.stores import fresh_database, tables_of
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_LINE = re.compile(r"Prefect 1 API at (http://\S+) \(database (.+?)[;,)]")
@@ -71,7 +72,7 @@ def test_parser_has_the_documented_commands() -> None:
 
 def test_server_serves_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     port = find_free_port()
-    database = tmp_path / "api.db"
+    database = fresh_database(tmp_path, "api")
     proc, url, shown_db = start_server(tmp_path, "--port", str(port), "--database", str(database))
     try:
         assert url == f"http://127.0.0.1:{port}"
@@ -85,7 +86,7 @@ def test_server_serves_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     assert code == 0, err
     assert "Traceback" not in err + out
     assert out.strip().count("\n") == 0, f"expected one line of output, got: {out!r}"
-    assert database.exists()
+    assert "flow_run" in tables_of(database)
 
 
 def test_server_defaults_to_prefect_home_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_server_defaults_to_prefect_home_and_stops_on_sigterm(tmp_path: Path) ->
 
 
 def test_server_with_api_key_requires_it(tmp_path: Path) -> None:
-    proc, url, _ = start_server(tmp_path, "--port", "0", "--api-key", "s3cret")
+    proc, url, _ = start_server(tmp_path, "--port", "0", "--database", str(fresh_database(tmp_path)), "--api-key", "s3cret")
     try:
         body = {"query": "query { hello }"}
         ok = requests.post(url, json=body, headers={"Authorization": "Bearer s3cret"}, timeout=5)
@@ -140,11 +141,11 @@ def test_server_socket_is_tcp_so_keep_alive_requests_are_not_delayed() -> None:
 
 
 def test_server_on_a_taken_port_says_so(tmp_path: Path) -> None:
-    proc, url, _ = start_server(tmp_path, "--port", "0")
+    proc, url, _ = start_server(tmp_path, "--port", "0", "--database", str(fresh_database(tmp_path, "a")))
     try:
         port = url.rsplit(":", 1)[1]
         second = subprocess.run(
-            cli_command() + ["server", "--port", port, "--database", str(tmp_path / "b.db")],
+            cli_command() + ["server", "--port", port, "--database", str(fresh_database(tmp_path, "b"))],
             env=cli_env(tmp_path / "home"),
             capture_output=True,
             text=True,

@@ -17,6 +17,7 @@ from prefect.utilities.storage import extract_flow_from_file
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.settings import ServerSettings
 from tests.helpers import prefect_env, start_agent, stop_process, wait_until
+from tests.stores import fresh_database
 from tests.server.support import GraphQL
 
 FLOWS = Path(__file__).with_name("flows")
@@ -70,7 +71,7 @@ class Lifecycle:
 @pytest.fixture(scope="package")
 def lifecycle(tmp_path_factory) -> Iterator[Lifecycle]:
     home = tmp_path_factory.mktemp("lifecycle-home")
-    settings = ServerSettings(port=0, database=home / "backend.db", heartbeat_timeout=HEARTBEAT_TIMEOUT,
+    settings = ServerSettings(port=0, database=fresh_database(home), heartbeat_timeout=HEARTBEAT_TIMEOUT,
                               max_resurrections=1)
     with EmbeddedServer(settings=settings) as server:
         env = {**prefect_env(server.url, home), **FAST_FLOW_PROCESSES}

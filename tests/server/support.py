@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import requests
 
 # Text that must never reach a client inside an error message.
-LEAK_MARKERS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy", "sqlite3.", "OperationalError")
+LEAK_MARKERS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy", "sqlite3.", "psycopg", "OperationalError")
 # Magic strings the Prefect client reacts to (docs/architecture.md, "Prefect 1 API compatibility"); the backend must not emit them by accident.
 MAGIC_MARKERS = ("API_ERROR", "UNAUTHENTICATED", "Malformed Authorization header")
 

@@ -6,6 +6,7 @@ import requests
 
 from tasks_flowrun.server.embedded import EmbeddedServer, find_free_port
 from tasks_flowrun.server.settings import ServerSettings
+from tests.stores import fresh_database, tables_of
 
 
 def _server_cmd(*args: str) -> list:
@@ -13,18 +14,20 @@ def _server_cmd(*args: str) -> list:
 
 
 def test_a_non_loopback_host_without_a_key_refuses_to_start(tmp_path):
-    done = subprocess.run(_server_cmd("--host", "0.0.0.0", "--port", "0", "--database", str(tmp_path / "x.db")),
+    database = fresh_database(tmp_path, "x")
+    done = subprocess.run(_server_cmd("--host", "0.0.0.0", "--port", "0", "--database", str(database)),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
     assert "without an API key" in done.stderr and "--insecure" in done.stderr
-    assert not (tmp_path / "x.db").exists()
+    assert not tables_of(database)  # refused before the database was touched
 
 
 def test_an_empty_or_missing_key_file_is_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.write_text("\n")
+    database = fresh_database(tmp_path, "x")
     for path in (empty, tmp_path / "missing"):
-        done = subprocess.run(_server_cmd("--api-key-file", str(path), "--database", str(tmp_path / "x.db")),
+        done = subprocess.run(_server_cmd("--api-key-file", str(path), "--database", str(database)),
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and "--api-key-file" in done.stderr, done
 
@@ -33,7 +36,7 @@ def test_the_key_from_a_file_is_required_and_api_key_on_the_command_line_warns(t
     key_file = tmp_path / "key"
     key_file.write_text("s3cret-from-file\n")
     port = find_free_port()
-    proc = subprocess.Popen(_server_cmd("--port", str(port), "--database", str(tmp_path / "k.db"),
+    proc = subprocess.Popen(_server_cmd("--port", str(port), "--database", str(fresh_database(tmp_path, "k")),
                                         "--api-key-file", str(key_file)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -53,7 +56,7 @@ def test_the_key_from_a_file_is_required_and_api_key_on_the_command_line_warns(t
 
 
 def test_stats_need_the_key_and_health_does_not(tmp_path):
-    settings = ServerSettings(port=0, database=tmp_path / "stats.db", api_key="k")
+    settings = ServerSettings(port=0, database=fresh_database(tmp_path, "stats"), api_key="k")
     with EmbeddedServer(settings=settings) as srv:
         stats = requests.get(srv.url + "/stats", timeout=10)
         assert stats.status_code == 401 and stats.json()["errors"]
@@ -64,7 +67,8 @@ def test_stats_need_the_key_and_health_does_not(tmp_path):
 def test_insecure_starts_with_a_loud_warning(tmp_path, capsys):
     from tasks_flowrun.server.cli import exposure_refusal
 
-    assert exposure_refusal(ServerSettings(host="0.0.0.0", database=tmp_path / "i.db", insecure=True)) is None
+    database = fresh_database(tmp_path, "i")  # never opened: the checks come first
+    assert exposure_refusal(ServerSettings(host="0.0.0.0", database=database, insecure=True)) is None
     assert "WITHOUT an API key" in capsys.readouterr().err
-    assert exposure_refusal(ServerSettings(host="::1", database=tmp_path / "i.db")) is None
-    assert exposure_refusal(ServerSettings(host="0.0.0.0", database=tmp_path / "i.db", api_key="k")) is None
+    assert exposure_refusal(ServerSettings(host="::1", database=database)) is None
+    assert exposure_refusal(ServerSettings(host="0.0.0.0", database=database, api_key="k")) is None

@@ -11,10 +11,12 @@ import sys
 import threading
 import uuid
 
+import pytest
 import requests
 
 from tests.helpers import stop_process, wait_until
 from tasks_flowrun.server.embedded import find_free_port
+from tests.stores import fresh_database
 
 CREATE = "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }"
 
@@ -45,7 +47,7 @@ def _register_flow(url):
 
 
 def test_sigkill_mid_fan_out_loses_no_acknowledged_commit_and_retries_converge(tmp_path):
-    db_path = tmp_path / "durable.db"
+    db_path = fresh_database(tmp_path, "durable")
     port = find_free_port()
     proc, url = _start(db_path, port)
     flow_id = _register_flow(url)
@@ -94,6 +96,7 @@ def test_sigkill_mid_fan_out_loses_no_acknowledged_commit_and_retries_converge(t
         stop_process(proc)
 
 
+@pytest.mark.sqlite_only  # the SQLite file's own durability settings
 def test_the_running_servers_connections_fsync_on_commit(server):
     """Every pooled connection of the live backend runs WAL with synchronous=FULL (2)."""
     db = server.app.state.db

@@ -6,13 +6,14 @@ from prefect.engine.state import Cancelled, Running, Scheduled, Submitted, Succe
 
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tests.server.test_recovery import Backend, _post
+from tests.stores import fresh_database
 
 CANCEL = "mutation($input: cancel_flow_run_input!) { cancel_flow_run(input: $input) { state } }"
 
 
 @pytest.fixture
 def api(tmp_path):
-    with EmbeddedServer(database=tmp_path / "cascade.db") as server:
+    with EmbeddedServer(database=fresh_database(tmp_path, "cascade")) as server:
         yield Backend(server.url)
 
 

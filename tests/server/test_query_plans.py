@@ -13,7 +13,7 @@ from prefect.backend import FlowRunView
 from tasks_flowrun.demo.register import register_file
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.sqlite_only]  # SQLite's EXPLAIN QUERY PLAN
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "parent_flows"
 # Tables that grow with every run; a scan of a small table (tenant, project...) is fine.

@@ -10,12 +10,14 @@ import time
 
 import pytest
 import requests
+import sqlalchemy as sa
 from prefect.engine.state import Cancelling, Paused, Running, Scheduled, Submitted, Success
 from prefect.utilities.graphql import compress
 
 from tasks_flowrun.server.api.recovery import RecoveryPolicy
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.services.recovery import Recovery, sweep_interval
+from tests.stores import fresh_database
 
 TIMEOUT = dt.timedelta(seconds=120)
 
@@ -75,7 +77,7 @@ class Backend:
 
 @pytest.fixture
 def backend(tmp_path):
-    with EmbeddedServer(database=tmp_path / "recovery.db") as server:
+    with EmbeddedServer(database=fresh_database(tmp_path, "recovery")) as server:
         yield Backend(server.url), server
 
 
@@ -185,7 +187,8 @@ def test_disabled_heartbeats_mean_no_judgement(backend):
     run_id = api.new_run()
     api.start(run_id)
     with server.app.state.db.write() as conn:  # the flow group's settings, as Prefect Server stores them
-        conn.exec_driver_sql("UPDATE flow_group SET settings = ?", (json.dumps({"heartbeat_enabled": False}),))
+        conn.execute(sa.text("UPDATE flow_group SET settings = :settings"),
+                     {"settings": json.dumps({"heartbeat_enabled": False})})
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     assert sweep.run_once(now=later) == {"rescheduled": [], "failed": [], "cancelled": []}
 

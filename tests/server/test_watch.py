@@ -9,11 +9,12 @@ from prefect.engine.state import Running, Success
 
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tests.server.test_recovery import Backend
+from tests.stores import fresh_database
 
 
 @pytest.fixture
 def api(tmp_path):
-    with EmbeddedServer(database=tmp_path / "watch.db") as server:
+    with EmbeddedServer(database=fresh_database(tmp_path, "watch")) as server:
         yield Backend(server.url)
 
 
@@ -85,7 +86,7 @@ def test_a_cross_site_form_post_is_refused(api):
 
 
 def test_the_api_key_is_required_when_set(tmp_path):
-    with EmbeddedServer(database=tmp_path / "k.db", api_key="sesame") as server:
+    with EmbeddedServer(database=fresh_database(tmp_path, "k"), api_key="sesame") as server:
         assert _watch(server.url, ["a"], timeout=0).status_code == 401
         ok = _watch(server.url, ["a"], timeout=0, headers={"Authorization": "Bearer sesame"})
         assert ok.status_code == 200 and ok.json()["changed"] == ["a"]
@@ -94,7 +95,7 @@ def test_the_api_key_is_required_when_set(tmp_path):
 def test_a_backend_started_without_pushed_changes_has_no_watch_endpoint(tmp_path):
     from tasks_flowrun.server.settings import ServerSettings
 
-    settings = ServerSettings(port=0, database=tmp_path / "p.db", push_changes=False)
+    settings = ServerSettings(port=0, database=fresh_database(tmp_path, "p"), push_changes=False)
     with EmbeddedServer(settings=settings) as server:
         assert _watch(server.url, ["a"], timeout=0).status_code in (404, 405)
 

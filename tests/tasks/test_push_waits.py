@@ -13,6 +13,7 @@ from tasks_flowrun.client import ChangeStream, forget_capabilities
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.settings import ServerSettings
 from tasks_flowrun.tasks.errors import WaitTimeoutError
+from tests.stores import fresh_database
 from tests.tasks.conftest import register_script
 
 
@@ -59,7 +60,7 @@ def test_a_quiet_wait_holds_one_request_instead_of_polling(client, project, requ
 
 
 def test_against_a_backend_without_pushed_changes_the_wait_polls(tmp_path, project):
-    settings = ServerSettings(port=0, database=tmp_path / "nopush.db", push_changes=False)
+    settings = ServerSettings(port=0, database=fresh_database(tmp_path, "nopush"), push_changes=False)
     forget_capabilities()
     with EmbeddedServer(settings=settings) as server:
         client = prefect.Client(api_server=server.url)

@@ -5,6 +5,7 @@ import pytest
 
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tests.server.support import GraphQL
+from tests.stores import fresh_database
 from tests.web.browser import screenshot
 
 KEY = "web-test-" + uuid.uuid4().hex
@@ -12,7 +13,7 @@ KEY = "web-test-" + uuid.uuid4().hex
 
 @pytest.fixture
 def keyed_server(tmp_path):
-    with EmbeddedServer(port=0, database=tmp_path / "keyed.db", api_key=KEY) as srv:
+    with EmbeddedServer(port=0, database=fresh_database(tmp_path, "keyed"), api_key=KEY) as srv:
         yield srv
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tests.server.support import GraphQL
+from tests.stores import fresh_database
 from tests.web.test_many_runs import CHILDREN_PER_PARENT, insert_runs
 
 QUERY = "query($w: flow_run_bool_exp) { flow_run(where: $w, order_by: [{created: asc}]) { id name context labels } }"
@@ -10,7 +11,7 @@ QUERY = "query($w: flow_run_bool_exp) { flow_run(where: $w, order_by: [{created:
 
 @pytest.fixture(scope="module")
 def gql(tmp_path_factory):
-    with EmbeddedServer(port=0, database=tmp_path_factory.mktemp("json") / "json.db") as srv:
+    with EmbeddedServer(port=0, database=fresh_database(tmp_path_factory.mktemp("json"), "json")) as srv:
         insert_runs(srv.app.state.db, 40)
         yield GraphQL(srv.url)
 

@@ -8,6 +8,7 @@ import pytest
 
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.storage.rows import fetch_row, insert_rows
+from tests.stores import fresh_database
 from tests.web.browser import SCREENSHOTS, screenshot, wait_js
 
 RUNS = 10_000
@@ -49,7 +50,7 @@ def insert_runs(db, count: int) -> None:
 
 @pytest.fixture(scope="module")
 def many(tmp_path_factory):
-    with EmbeddedServer(port=0, database=tmp_path_factory.mktemp("many") / "many.db") as srv:
+    with EmbeddedServer(port=0, database=fresh_database(tmp_path_factory.mktemp("many"), "many")) as srv:
         insert_runs(srv.app.state.db, RUNS)
         yield srv
 

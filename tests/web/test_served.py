@@ -10,12 +10,13 @@ import pytest
 import requests
 
 from tasks_flowrun.server.web.routes import CSP
+from tests.stores import fresh_database
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The real command in a subprocess; its URL from the start line."""
-    db = tmp_path_factory.mktemp("served") / "served.db"
+    db = fresh_database(tmp_path_factory.mktemp("served"), "served")
     proc = subprocess.Popen([sys.executable, "-m", "tasks_flowrun.cli", "server", "--port", "0", "--database", str(db)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

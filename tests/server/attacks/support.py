@@ -11,20 +11,20 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 import requests
 
 from tests.helpers import stop_process, wait_until
 from tests.server.support import assert_clean_message
 from tasks_flowrun.server.embedded import find_free_port
+from tests.stores import fresh_database
 
 LAUNCH = """
 import sys
-from pathlib import Path
 from tasks_flowrun.server.cli import serve
 from tasks_flowrun.server.settings import ServerSettings
-sys.exit(serve(ServerSettings(port=int(sys.argv[1]), database=Path(sys.argv[2]),
+sys.exit(serve(ServerSettings(port=int(sys.argv[1]), database=sys.argv[2],
                               request_timeout=float(sys.argv[3]), header_timeout=float(sys.argv[4]))))
 """
 REQUEST_TIMEOUT = 2.0
@@ -39,7 +39,7 @@ class Target:
     url: str
     port: int
     proc: subprocess.Popen
-    database: Path
+    database: Union[Path, str]  # a SQLite file or a PostgreSQL URL
     flow_id: str = ""
 
     def post(self, body: Any, *, raw: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
@@ -88,7 +88,7 @@ class Target:
 
 def start_target(tmp: Path) -> Target:
     port = find_free_port()
-    database = tmp / "attacked.db"
+    database = fresh_database(tmp, "attacked")
     proc = subprocess.Popen(
         [sys.executable, "-c", LAUNCH, str(port), str(database), str(REQUEST_TIMEOUT), str(HEADER_TIMEOUT)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

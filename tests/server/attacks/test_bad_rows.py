@@ -9,6 +9,8 @@ import pytest
 
 from tests.server.attacks.support import Target
 
+pytestmark = pytest.mark.sqlite_only  # bad bytes and bad JSON put into the SQLite file
+
 BAD_VALUES = {  # (`context` is indexed through SQLite's JSON functions, which refuse such a write)
     "parameters": '{"x": NaN, "y": [Infinity, -Infinity, 1e999]}',
     "run_config": "{not json at all",
