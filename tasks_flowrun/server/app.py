@@ -143,6 +143,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     service = GraphQLService(build(), limits)
     stats = RequestStats()
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
+    db.share_polls(polls)
     policy = recovery_policy(settings)  # also for runs an agent reports dead
     in_flight = [0]  # requests being served (one event loop: no lock needed)
     # Mutations run on threads of their own, so that writes queued behind the database's one

@@ -203,3 +203,23 @@ def test_a_process_killed_mid_stream_loses_no_acknowledged_write(shared_database
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_flow_process_polling_one_server_process_is_known_to_the_others(shared_database):
+    """The recovery sweep runs in one process; it must know that a flow process polled
+    another one (its proof of life beyond heartbeats)."""
+    from tasks_flowrun.server.api.liveness import RunnerPolls
+    from tasks_flowrun.server.storage.database import open_database
+
+    databases = [open_database(shared_database), open_database(shared_database)]
+    polls = [RunnerPolls(), RunnerPolls()]
+    try:
+        for db, registry in zip(databases, polls):
+            db.share_polls(registry)
+        run_id = str(uuid.uuid4())
+        polls[0].saw(run_id)
+        assert wait_until(lambda: polls[1].last(run_id), timeout=10, what="the other process to hear of the poll")
+        assert abs((polls[1].last(run_id) - polls[0].last(run_id)).total_seconds()) < 0.001
+    finally:
+        for db in databases:
+            db.dispose()

@@ -11,12 +11,14 @@ a run that polled itself once in its current state and then fell silent as dead,
 its heartbeats say.
 
 The registry lives in memory: after a backend restart it knows nothing, and runs are
-judged by their heartbeats alone until they poll again.
+judged by their heartbeats alone until they poll again. Several server processes on one
+PostgreSQL database share what they see (`Database.share_polls`), so the process that runs
+the recovery sweep knows of polls another process answered.
 """
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import Optional
+from typing import Callable, Optional
 
 from ..timestamps import clock
 
@@ -30,10 +32,15 @@ class RunnerPolls:
         self._seen: "OrderedDict[str, datetime]" = OrderedDict()
         self._lock = threading.Lock()
         self._capacity = capacity
+        # told of every poll this process answers (to share it with other processes)
+        self.on_poll: Optional[Callable[[str, datetime], None]] = None
 
     def saw(self, flow_run_id: str, at: Optional[datetime] = None) -> None:
-        """Record a self-poll of `flow_run_id` (now, unless `at` is given)."""
+        """Record a self-poll of `flow_run_id`: one this process answered (now), or, with
+        `at`, one another process reported."""
         moment = at or clock.now()
+        if at is None and self.on_poll is not None:
+            self.on_poll(flow_run_id, moment)
         with self._lock:
             self._seen[flow_run_id] = moment
             self._seen.move_to_end(flow_run_id)

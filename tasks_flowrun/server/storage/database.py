@@ -12,7 +12,7 @@ few that differ).
 """
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -62,6 +62,10 @@ class Database:
         noted with `note_change` is published once committed."""
         raise NotImplementedError
         yield  # pragma: no cover
+
+    def share_polls(self, polls: Any) -> None:
+        """Share the flow runs' self-polls (`api.liveness.RunnerPolls`) with the other server
+        processes on the database (nothing to do with one process)."""
 
     def leads(self) -> bool:
         """Whether this process runs the background services (schedules, recovery): always

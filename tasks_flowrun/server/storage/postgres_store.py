@@ -9,9 +9,12 @@
   transaction sends its noted changes with `pg_notify` (delivered at commit, dropped on
   rollback); each process LISTENs on one dedicated connection and publishes what others
   sent on its own change feed.
+- So do the flow runs' self-polls (proof their flow process is alive, `api/liveness.py`):
+  batched once a second on the same channel, recorded by every process.
 - The background services run in one process at a time: the one holding a session-level
   advisory lock on a dedicated connection (released by PostgreSQL when that process dies).
 """
+import datetime as dt
 import json
 import logging
 import os
@@ -19,7 +22,7 @@ import threading
 import uuid
 import zlib
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import psycopg
 import sqlalchemy as sa
@@ -34,6 +37,8 @@ CHANNEL = "tasks_flowrun_changes"
 MAX_NOTIFY_BYTES = 7_000  # PostgreSQL's payload limit is 8,000 bytes
 SERVICES_LOCK = zlib.crc32(b"tasks_flowrun.services")  # the advisory lock the service leader holds
 POOL_SIZE = 16
+POLL_FLUSH_SECONDS = 1.0  # self-polls are shared with the other processes this often
+POLLS_PER_NOTICE = 80  # (id, time) pairs per notification, under the payload limit
 RECONNECT_SECONDS = 1.0
 
 
@@ -65,6 +70,9 @@ class PostgresDatabase(Database):
         self._stop = threading.Event()
         self._leader: Optional[psycopg.Connection] = None
         self._leader_lock = threading.Lock()
+        self._polls: Any = None  # api.liveness.RunnerPolls, once shared
+        self._pending_polls: Dict[str, str] = {}  # run id -> when it polled (ISO), to send
+        self._polls_lock = threading.Lock()
         try:
             self.schema_upgrade = prepare_schema(self.engine, None)
         except BaseException:
@@ -109,8 +117,9 @@ class PostgresDatabase(Database):
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        for note in conn.notifies(timeout=POLL_FLUSH_SECONDS):
                             self._receive(note.payload)
+                        self._send_polls(conn)
             except psycopg.Error as exc:
                 if self._stop.is_set():
                     return
@@ -124,11 +133,31 @@ class PostgresDatabase(Database):
             if message.get("from") == self._token:
                 return  # published locally at commit already
             changes = [(str(run_id), str(kind)) for run_id, kind in message.get("changes", [])]
+            polls = [(str(run_id), dt.datetime.fromisoformat(at)) for run_id, at in message.get("polls", [])]
         except (ValueError, TypeError, AttributeError):
             logger.warning("Ignored a malformed change notification on %s", CHANNEL)
             return
         if changes:
             self.changes.publish(changes)
+        if polls and self._polls is not None:
+            for run_id, at in polls:
+                self._polls.saw(run_id, at=at)
+
+    def share_polls(self, polls: Any) -> None:
+        self._polls = polls
+        polls.on_poll = self._queue_poll
+
+    def _queue_poll(self, flow_run_id: str, at: dt.datetime) -> None:
+        with self._polls_lock:
+            self._pending_polls[flow_run_id] = at.isoformat()
+
+    def _send_polls(self, conn: psycopg.Connection) -> None:
+        with self._polls_lock:
+            pending, self._pending_polls = self._pending_polls, {}
+        items = list(pending.items())
+        for start in range(0, len(items), POLLS_PER_NOTICE):
+            payload = json.dumps({"from": self._token, "polls": items[start:start + POLLS_PER_NOTICE]})
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
     # -- the background services' leader -----------------------------------------------
 
