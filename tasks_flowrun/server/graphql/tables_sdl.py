@@ -70,6 +70,13 @@ def _aggregate_types(name: str) -> List[str]:
         parts.append(f"type {name}_{function}_fields {{ {fields} }}")
         functions.append(f"{function}: {name}_{function}_fields")
     parts.append(f"type {name}_aggregate_fields {{ {', '.join(functions)} }}")
+    # ordering parents by an aggregate of their related rows (`{flow_runs_aggregate: {count: desc}}`)
+    aggregate_orders = ["count: order_by"]
+    for function, names in (("min", ordered), ("max", ordered), ("sum", numeric), ("avg", numeric)):
+        if names:
+            parts.append(f"input {name}_{function}_order_by {{ {', '.join(f'{n}: order_by' for n in names)} }}")
+            aggregate_orders.append(f"{function}: {name}_{function}_order_by")
+    parts.append(f"input {name}_aggregate_order_by {{ {', '.join(aggregate_orders)} }}")
     parts.append(f"type {name}_aggregate {{ aggregate: {name}_aggregate_fields, nodes: [{name}!]! }}")
     return parts
 
@@ -87,6 +94,7 @@ def _table(name: str) -> str:
         else:
             fields.append(f"{rel_name}{_list_args(rel.target)}: [{rel.target}!]!")
             fields.append(f"{rel_name}_aggregate{_list_args(rel.target)}: {rel.target}_aggregate!")
+            orders.append(f"{rel_name}_aggregate: {rel.target}_aggregate_order_by")
         filters.append(f"{rel_name}: {rel.target}_bool_exp")
     return "\n".join([
         f"type {name} {{\n  " + "\n  ".join(fields) + "\n}",

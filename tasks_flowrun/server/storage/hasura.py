@@ -207,6 +207,11 @@ def order_clauses(source: FromClause, order_by: Any, table_name: Optional[str] =
             if relation is not None and relation.kind == "object" and isinstance(direction, dict):
                 terms.extend(_related_terms(source, relation, direction, depth))
                 continue
+            aggregated = (RELATIONS.get(table_name, {}).get(key[:-len("_aggregate")])
+                          if table_name and key.endswith("_aggregate") else None)
+            if aggregated is not None and aggregated.kind == "array" and isinstance(direction, dict):
+                terms.extend(_aggregate_terms(source, aggregated, direction))
+                continue
             if key not in source.c or isinstance(direction, dict):
                 raise FilterError(f"Cannot order by {key!r}: not a column or an object relationship.")
             terms.append(_directed(source.c[key], direction))
@@ -241,6 +246,32 @@ def _related_terms(source: FromClause, relation: Any, order_by: Dict[str, Any], 
         for modifier in reversed(modifiers):
             value = sa.sql.elements.UnaryExpression(value, modifier=modifier)
         terms.append(value)
+    return terms
+
+
+AGGREGATE_ORDERS = ("count", "min", "max", "sum", "avg")
+
+
+def _aggregate_terms(source: FromClause, relation: Any, order_by: Dict[str, Any]) -> List[ColumnElement]:
+    """Order by an aggregate of an array relation's rows (`{runs_aggregate: {count: desc}}`,
+    `{runs_aggregate: {max: {created: asc}}}`): one correlated scalar subquery per term."""
+    target = TABLES[relation.target].alias()
+    related = target.c[relation.remote] == source.c[relation.local]
+    terms = []
+    for function, spec in order_by.items():
+        if function not in AGGREGATE_ORDERS:
+            raise FilterError(f"Cannot order by aggregate {function!r}: use one of {', '.join(AGGREGATE_ORDERS)}.")
+        if function == "count":
+            value = sa.select(sa.func.count()).where(related).scalar_subquery()
+            terms.append(_directed(value, spec))
+            continue
+        if not isinstance(spec, dict):
+            raise FilterError(f"Order by {function} needs columns, e.g. {{{function}: {{created: desc}}}}.")
+        for column, direction in spec.items():
+            if column not in target.c:
+                raise FilterError(f"Cannot order by {function} of {column!r}: not a column of {relation.target!r}.")
+            value = sa.select(getattr(sa.func, function)(target.c[column])).where(related).scalar_subquery()
+            terms.append(_directed(value, direction))
     return terms
 
 
