@@ -25,13 +25,16 @@ PARENT_INDEX_EXPRESSION = {
 
 
 def _jsonb(column: ColumnElement) -> ColumnElement:
-    return sa.cast(column, JSONB)
+    """The JSON text as jsonb; invalid JSON (written by another tool) reads as NULL rather
+    than failing the statement (the function is made by migration 0004)."""
+    return sa.func.tasks_flowrun_jsonb(column, type_=JSONB)
 
 
 def key_text(column: ColumnElement, key: str, dialect: str) -> ColumnElement:
-    """The value of top-level `key` of a JSON object column (a string as text)."""
+    """The value of top-level `key` of a JSON object column (a string as text). Spelled as
+    the parent index is (a plain cast: a row that is not JSON cannot be written there)."""
     if dialect == POSTGRESQL:
-        return _jsonb(column).op("->>")(sa.literal_column(f"'{key}'"))
+        return sa.cast(column, JSONB).op("->>")(sa.literal_column(f"'{key}'"))
     return sa.func.json_extract(column, sa.literal_column(f"'$.{key}'"))
 
 
@@ -61,7 +64,7 @@ def case_sensitive_like(column: ColumnElement, pattern: str, dialect: str, glob:
 def labels_fit(column: ColumnElement, labels: Sequence[str], dialect: str) -> ColumnElement:
     """A run's labels (a JSON array) fit an agent with `labels`: a non-empty subset of them,
     or, for an agent without labels, none at all. Labels that are not valid JSON (written
-    by another tool) fit no agent on SQLite, and never fail the query there."""
+    by another tool) fit no agent, and never fail the query."""
     if dialect == POSTGRESQL:
         empty = sa.cast(sa.literal("[]", sa.Text), JSONB)
         if not labels:

@@ -1,17 +1,15 @@
-"""Rows the backend would never write (NaN, text that is not JSON), put straight into the
-SQLite file by another tool: every read still answers, and the agent keeps getting the
-other due runs."""
+"""Rows the backend would never write (NaN, text that is not JSON, on SQLite bytes that are
+not UTF-8), put straight into the store by another tool: every read still answers, and the
+agent keeps getting the other due runs."""
 import json
-import sqlite3
 import uuid
 
 import pytest
 
+from tests import stores
 from tests.server.attacks.support import Target
 
-pytestmark = pytest.mark.sqlite_only  # bad bytes and bad JSON put into the SQLite file
-
-BAD_VALUES = {  # (`context` is indexed through SQLite's JSON functions, which refuse such a write)
+BAD_VALUES = {  # (`context` is indexed through the store's JSON functions, which refuse such a write)
     "parameters": '{"x": NaN, "y": [Infinity, -Infinity, 1e999]}',
     "run_config": "{not json at all",
     "state_result": '{"value": NaN}',
@@ -20,14 +18,15 @@ BAD_VALUES = {  # (`context` is indexed through SQLite's JSON functions, which r
 
 @pytest.fixture(scope="module")
 def poisoned(target: Target):
-    """Five due runs with their own label; four of them poisoned, one column each (the
-    fourth's name is not UTF-8)."""
+    """Five due runs with their own label; three of them poisoned, one column each, and on
+    SQLite the fourth's name is not UTF-8 (PostgreSQL refuses such text when written)."""
     label = f"poisoned-{uuid.uuid4().hex[:6]}"
     runs = [target.create_run(labels=[label]) for _ in range(5)]
-    with sqlite3.connect(target.database, timeout=30) as conn:
-        for run_id, (column, text) in zip(runs, BAD_VALUES.items()):
-            conn.execute(f"UPDATE flow_run SET {column} = ? WHERE id = ?", (text, run_id))
-        conn.execute("UPDATE flow_run SET name = CAST(X'41FF42' AS TEXT) WHERE id = ?", (runs[3],))
+    for run_id, (column, text) in zip(runs, BAD_VALUES.items()):
+        stores.execute(target.database, f"UPDATE flow_run SET {column} = ? WHERE id = ?", (text, run_id))
+    if not stores.is_postgresql():
+        stores.execute(target.database, "UPDATE flow_run SET name = CAST(X'41FF42' AS TEXT) WHERE id = ?",
+                       (runs[3],))
     return label, runs
 
 
@@ -45,14 +44,14 @@ def test_the_agent_still_gets_every_due_run(target: Target, poisoned):
     by_id = {run.id: run for run in metadata}
     assert set(by_id) == set(runs)
     assert by_id[runs[0]].parameters == {"x": None, "y": [None, None, None]}  # the bad numbers read as null
-    assert by_id[runs[3]].name == "A\ufffdB"  # the invalid byte reads as U+FFFD
+    if not stores.is_postgresql():
+        assert by_id[runs[3]].name == "A\ufffdB"  # the invalid byte reads as U+FFFD
 
 
 def test_a_run_whose_labels_are_not_json_does_not_stop_the_queue(target: Target):
     label = f"labels-{uuid.uuid4().hex[:6]}"
     healthy, broken = target.create_run(labels=[label]), target.create_run(labels=[label])
-    with sqlite3.connect(target.database, timeout=30) as conn:
-        conn.execute("UPDATE flow_run SET labels = ? WHERE id = ?", ('["' + label + '", NaN', broken))
+    stores.execute(target.database, "UPDATE flow_run SET labels = ? WHERE id = ?", ('["' + label + '", NaN', broken))
     from prefect.agent.agent import Agent
     from prefect.utilities.configuration import set_temporary_config
 

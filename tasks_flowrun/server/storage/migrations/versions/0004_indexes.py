@@ -1,6 +1,6 @@
 """Revision 0004: the indexes a table definition cannot express (an index on the parent
 recorded inside a run's JSON context) and the ones added after the first release, in each
-store's spelling. Until this revision the server created them at every start; SQLite files
+store's spelling; on PostgreSQL, a JSON cast that reads invalid JSON as NULL. Until this revision the server created them at every start; SQLite files
 already have them (IF NOT EXISTS), and table rebuilds of earlier revisions get them back.
 """
 from alembic import op
@@ -27,11 +27,31 @@ def statements(dialect: str) -> tuple:
     )
 
 
+# PostgreSQL: JSON text as jsonb, or NULL when it is not valid JSON (a value written by
+# another tool), so that one bad row never fails a query over many (the agent queue's
+# label match). SQLite's equivalent is `CASE WHEN json_valid(x) THEN x END`.
+SAFE_JSONB = """
+CREATE OR REPLACE FUNCTION tasks_flowrun_jsonb(value text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    RETURN value::jsonb;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$
+"""
+
+
 def upgrade() -> None:
-    for statement in statements(op.get_bind().dialect.name):
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(SAFE_JSONB)
+    for statement in statements(dialect):
         op.execute(statement)
 
 
 def downgrade() -> None:
     for name in ("ix_log_run_time", "ix_flow_run_idempotency", "ix_flow_run_created", "ix_flow_run_parent"):
         op.execute(f"DROP INDEX IF EXISTS {name}")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS tasks_flowrun_jsonb(text)")
