@@ -223,3 +223,28 @@ def test_a_flow_process_polling_one_server_process_is_known_to_the_others(shared
     finally:
         for db in databases:
             db.dispose()
+
+
+def test_two_agents_racing_for_one_run_through_both_processes_submit_it_once(two_servers, tmp_path):
+    """The Submitted lock across processes: of agents submitting the same queued run at
+    once through either process, exactly one succeeds."""
+    from prefect.engine.state import Submitted
+
+    a, b = two_servers
+    flow_id = _register_small_flow(a.url, tmp_path)
+    for _ in range(5):
+        run_id = GraphQL(a.url).create_flow_run(flow_id=flow_id)
+        barrier = threading.Barrier(8)
+        outcomes: List[bool] = []
+
+        def submit(number: int) -> None:
+            barrier.wait()
+            resp = GraphQL((a, b)[number % 2].url).set_flow_run_state(run_id, Submitted(f"agent {number}"))
+            outcomes.append(resp.ok and not resp.json().get("errors"))
+
+        threads = [threading.Thread(target=submit, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(outcomes) == [False] * 7 + [True], outcomes
