@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple, Union
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -109,6 +110,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+HEALTH_TIMEOUT = 5.0  # seconds the database may take to answer a health check
 
 
 def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writers: ThreadPoolExecutor):
@@ -265,7 +269,15 @@ def create_app(settings: ServerSettings) -> Starlette:
         return _cross_site_refusal(request)
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        """200 while the database answers (what a load balancer in front of several server
+        processes should check), else 503."""
+        try:
+            with anyio.fail_after(HEALTH_TIMEOUT):
+                await anyio.to_thread.run_sync(db.ping, abandon_on_cancel=True)
+        except Exception as exc:  # unreachable, or too slow to answer
+            logger.warning("Health check: the database does not answer: %s", exc)
+            return JSONResponse({"status": "unavailable", "reason": "the database does not answer"}, status_code=503)
+        return JSONResponse({"status": "ok", "store": db.store})
 
     async def stats_endpoint(request: Request) -> Response:
         if not _authorized(request):

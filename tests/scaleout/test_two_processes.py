@@ -248,3 +248,27 @@ def test_two_agents_racing_for_one_run_through_both_processes_submit_it_once(two
         for thread in threads:
             thread.join(60)
         assert sorted(outcomes) == [False] * 7 + [True], outcomes
+
+
+def test_health_reports_the_store_and_fails_when_the_database_is_gone(shared_database, tmp_path, postgres_admin_url):
+    """What a load balancer in front of several processes checks: 200 while the database
+    answers, 503 once it does not."""
+    import psycopg
+
+    server = ServerProcess(shared_database, tmp_path, "health")
+    try:
+        assert requests.get(server.url + "/health", timeout=10).json() == {"status": "ok", "store": "postgresql"}
+        name = shared_database.rsplit("/", 1)[1]
+        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+            admin.execute("ALTER DATABASE %s ALLOW_CONNECTIONS false" % name)  # a name we made: safe to inline
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            gone = requests.get(server.url + "/health", timeout=20)
+            assert gone.status_code == 503 and gone.json()["status"] == "unavailable", gone.text
+        finally:
+            with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+                admin.execute("ALTER DATABASE %s ALLOW_CONNECTIONS true" % name)
+        assert wait_until(lambda: requests.get(server.url + "/health", timeout=10).ok, timeout=30,
+                          what="the health check to recover with the database")
+    finally:
+        server.stop()

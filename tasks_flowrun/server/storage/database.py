@@ -40,6 +40,7 @@ class Database:
     that committed writes changed (see `server/changes.py`)."""
 
     engine: Engine
+    store = ""  # "sqlite" or "postgresql"
     schema_upgrade: Optional[SchemaUpgrade] = None  # what opening did, for the start line
 
     def __init__(self) -> None:
@@ -66,6 +67,11 @@ class Database:
     def share_polls(self, polls: Any) -> None:
         """Share the flow runs' self-polls (`api.liveness.RunnerPolls`) with the other server
         processes on the database (nothing to do with one process)."""
+
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def leads(self) -> bool:
         """Whether this process runs the background services (schedules, recovery): always

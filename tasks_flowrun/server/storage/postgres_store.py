@@ -37,6 +37,7 @@ CHANNEL = "tasks_flowrun_changes"
 MAX_NOTIFY_BYTES = 7_000  # PostgreSQL's payload limit is 8,000 bytes
 SERVICES_LOCK = zlib.crc32(b"tasks_flowrun.services")  # the advisory lock the service leader holds
 POOL_SIZE = 16
+CONNECT_TIMEOUT = 10  # seconds to reach the database before a request fails
 POLL_FLUSH_SECONDS = 1.0  # self-polls are shared with the other processes this often
 POLLS_PER_NOTICE = 80  # (id, time) pairs per notification, under the payload limit
 RECONNECT_SECONDS = 1.0
@@ -57,10 +58,12 @@ class PostgresDatabase(Database):
     """One PostgreSQL database, shared by this process's request threads and by other
     server processes."""
 
+    store = "postgresql"
+
     def __init__(self, url: str, statement_timeout: Optional[float] = None) -> None:
         super().__init__()
         self.url = driver_url(url)
-        options = {}
+        options: Dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
         if statement_timeout:
             # a request's time budget, enforced by the server on each statement
             options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
@@ -113,7 +116,7 @@ class PostgresDatabase(Database):
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(_libpq_dsn(self.url), autocommit=True) as conn:
+                with psycopg.connect(_libpq_dsn(self.url), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
                     while not self._stop.is_set():
@@ -171,7 +174,7 @@ class PostgresDatabase(Database):
                 except psycopg.Error:
                     self._drop_leader()
             try:
-                conn = psycopg.connect(_libpq_dsn(self.url), autocommit=True)
+                conn = psycopg.connect(_libpq_dsn(self.url), autocommit=True, connect_timeout=CONNECT_TIMEOUT)
             except psycopg.Error as exc:
                 logger.warning("Cannot reach PostgreSQL to take the services' lead: %s", exc)
                 return False

@@ -35,6 +35,8 @@ def _configure(dbapi_conn, _record) -> None:
 class SQLiteDatabase(Database):
     """One SQLite file, shared by all request threads of one process."""
 
+    store = "sqlite"
+
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = Path(path)
