@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .agent.main import add_arguments as add_agent_arguments
+from .server.settings import is_database_url  # plain Python: no need of the server extra
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
@@ -81,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_agent_arguments(agent)
     agent.set_defaults(handler=_run_agent)
 
+    copy = commands.add_parser(
+        "copy-database",
+        help="copy every flow, run and log from one database into another, empty one",
+        description="Copy every row from SOURCE into TARGET, an empty database (e.g. a SQLite file into a "
+                    "PostgreSQL database when moving to several server processes). Both are brought to the "
+                    "current schema first; the copy is one transaction. Stop the servers using them first.",
+    )
+    copy.add_argument("source", type=database_argument, help="SQLite file or postgresql:// URL to copy from")
+    copy.add_argument("target", type=database_argument, help="empty SQLite file or postgresql:// URL to copy into")
+    copy.set_defaults(handler=_run_copy)
+
     demo = commands.add_parser(
         "demo",
         help="backend + LocalAgent + a parent flow fanning out to children, with live progress",
@@ -106,9 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def database_argument(text: str) -> Union[Path, str]:
     """`--database`: a postgresql:// URL as given, anything else a SQLite file path."""
-    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        return text
-    return Path(text).expanduser()
+    return text if is_database_url(text) else Path(text).expanduser()
 
 
 def _positive_seconds(text: str) -> float:
@@ -204,6 +214,37 @@ def _run_demo(args: argparse.Namespace) -> int:
         children=args.children, port=args.port, database=args.database, keep=args.keep, timeout=args.timeout
     )
     return run_demo(options)
+
+
+def _run_copy(args: argparse.Namespace) -> int:
+    try:
+        from .server.storage.copying import CopyRefused, copy_database
+        from .server.storage.database import open_database
+        from .server.storage.migrations import SchemaVersionError
+    except ImportError as exc:
+        return _missing_extra(exc)
+    if str(args.source) == str(args.target):
+        print("tasks-flowrun copy-database: the source and the target are the same database", file=sys.stderr)
+        return 2
+    if not is_database_url(args.source) and not Path(args.source).exists():
+        print(f"tasks-flowrun copy-database: no SQLite file at {args.source}", file=sys.stderr)
+        return 2
+    try:
+        source = open_database(args.source)
+        target = open_database(args.target)
+    except SchemaVersionError as exc:
+        print(f"tasks-flowrun copy-database: {exc}", file=sys.stderr)
+        return 2
+    try:
+        copied = copy_database(source, target, lambda table, rows: print(f"{table:<20} {rows:>10,} rows"))
+    except CopyRefused as exc:
+        print(f"tasks-flowrun copy-database: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        source.dispose()
+        target.dispose()
+    print(f"copied {sum(copied.values()):,} rows from {source.description} to {target.description}")
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
