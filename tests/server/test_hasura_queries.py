@@ -320,7 +320,7 @@ def test_string_literals_are_decoded_with_json_rules(world):
     literal = json.dumps(message)  # ensure_ascii: \u00f6, \ud83c\udf89
     assert "\\ud83c\\udf89" in literal
     data = world.gql.data(
-        'mutation { write_run_logs(input: { logs: [{ flow_run_id: %s, message: %s, level: "WARNING", '
+        'mutation { write_run_logs(input: { logs: [{ flow_run_id: %s, message: %s, level: WARNING, '
         'timestamp: %s }] }) { success } }'
         % (q(world.r3), literal, q(pendulum.now("UTC").isoformat()))
     )

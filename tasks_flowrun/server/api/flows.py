@@ -75,8 +75,11 @@ def create_flow(
     )
     register_tasks(conn, flow["id"], serialized_flow.get("tasks") or [], append_to_flow=False)
     register_edges(conn, flow["id"], serialized_flow.get("edges") or [])
-    if set_schedule_active and (flow["schedule"] or group.get("schedule")):
-        update(conn, "flow", flow["id"], is_schedule_active=True)
+    if set_schedule_active:
+        try:
+            _activate_schedule(conn, flow)
+        except ApiError:
+            pass  # as Prefect Server: the flow is registered, its schedule stays inactive
     for other in select_rows(conn, "flow", {"version_group_id": {"_eq": version_group_id},
                                            "archived": {"_eq": False}, "id": {"_neq": flow["id"]}}):
         archive_flow(conn, other["id"])
@@ -153,13 +156,38 @@ def register_edges(conn: Connection, flow_id: str, edges: List[Dict[str, Any]]) 
     return True
 
 
-def set_schedule_active(conn: Connection, flow_id: str, active: bool = True) -> bool:
-    """Turn a flow's schedule on or off; False when the flow has no schedule to turn on."""
-    flow = get_flow(conn, flow_id)
+def set_schedule_active(conn: Connection, flow_id: str) -> bool:
+    """Turn a flow's schedule on; False for an unknown flow or one without any schedule (its
+    own or its flow group's). Refused when the flow's clocks (with the group's default
+    parameters) leave a required parameter without a value."""
+    flow = fetch_row(conn, "flow", id=str(flow_id))
+    return flow is not None and _activate_schedule(conn, flow)
+
+
+def _activate_schedule(conn: Connection, flow: Dict[str, Any]) -> bool:
     group = fetch_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
-    if active and not (flow["schedule"] or group.get("schedule")):
+    required = {p.get("name") for p in flow["parameters"] or [] if p.get("required")}
+    if flow["schedule"] is not None and required:
+        missing = required - set(group.get("default_parameters") or {})
+        clocks = (flow["schedule"] or {}).get("clocks") or []
+        if not all(missing <= set((c.get("parameter_defaults") or {})) for c in clocks):
+            raise ApiError("Can not schedule a flow that has required parameters.")
+    if not (flow["schedule"] or group.get("schedule")):
         return False
-    update(conn, "flow", flow_id, is_schedule_active=active)
+    update(conn, "flow", flow["id"], is_schedule_active=True)
+    return True
+
+
+def set_schedule_inactive(conn: Connection, flow_id: str) -> bool:
+    """Turn a flow's schedule off and delete its auto-scheduled runs that have not started;
+    False for an unknown flow."""
+    flow = fetch_row(conn, "flow", id=str(flow_id))
+    if flow is None:
+        return False
+    update(conn, "flow", flow["id"], is_schedule_active=False)
+    for run in select_rows(conn, "flow_run", {"flow_id": {"_eq": flow["id"]}, "state": {"_eq": "Scheduled"},
+                                              "auto_scheduled": {"_eq": True}}):
+        delete_flow_run_rows(conn, run["id"])
     return True
 
 

@@ -10,7 +10,7 @@ from ..timestamps import clock
 from .errors import ApiError
 from .records import new_id
 
-LEVELS = {"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "NOTSET"}
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}  # Prefect Server's log_level enum
 
 
 def write_run_logs(conn: Connection, logs: List[Dict[str, Any]]) -> bool:

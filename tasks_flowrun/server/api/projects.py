@@ -51,7 +51,7 @@ def delete_project(conn: Connection, project_id: str) -> bool:
 def set_project_name(conn: Connection, project_id: str, name: str) -> str:
     if not name or not name.strip():
         raise ApiError("A project needs a non-empty name.")
-    project = get_project(conn, project_id)
+    project = _project_to_update(conn, project_id)
     other = fetch_row(conn, "project", tenant_id=project["tenant_id"], name=name)
     if other is not None and other["id"] != project["id"]:
         raise Uniqueness()
@@ -60,9 +60,17 @@ def set_project_name(conn: Connection, project_id: str, name: str) -> str:
 
 
 def set_project_description(conn: Connection, project_id: str, description: Optional[str]) -> str:
-    project = get_project(conn, project_id)
+    project = _project_to_update(conn, project_id)
     update(conn, "project", project["id"], description=description)
     return project["id"]
+
+
+def _project_to_update(conn: Connection, project_id: str) -> Dict[str, Any]:
+    """The project a setter updates; an unknown id answers Prefect Server's "Update failed"."""
+    project = fetch_row(conn, "project", id=str(project_id))
+    if project is None:
+        raise NotFound(f"Update failed: project {project_id} not found.")
+    return project
 
 
 def get_project(conn: Connection, project_id: str) -> Dict[str, Any]:

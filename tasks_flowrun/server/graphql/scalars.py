@@ -10,7 +10,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 from graphql import GraphQLError, GraphQLScalarType, ValueNode
-from graphql.language import StringValueNode
+from graphql.language import StringValueNode, print_ast
 from graphql.utilities import value_from_ast_untyped
 
 from ..storage.jsontext import JsonInputError, check_nesting, loads_input
@@ -18,15 +18,20 @@ from ..timestamps import TimestampError, to_utc_text
 
 
 def _parse_uuid(value: Any) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except (ValueError, AttributeError, TypeError):
-        raise GraphQLError(f"Invalid id {value!r}: expected a UUID such as '7f1e...-...'.") from None
+    # Prefect Server's words ("Could not parse UUID"), for a literal as for a variable
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise GraphQLError(f"Could not parse UUID: {value!r} is an invalid value for an id "
+                       "(expected a UUID such as '7f1e...-...').")
 
 
 def _parse_uuid_literal(node: ValueNode, variables: Optional[Dict[str, Any]] = None) -> str:
     if not isinstance(node, StringValueNode):
-        raise GraphQLError("Invalid id: expected a UUID string.")
+        raise GraphQLError(f"Could not parse UUID: {print_ast(node)} is an invalid value for an id "
+                           "(expected a UUID string).")
     return _parse_uuid(node.value)
 
 

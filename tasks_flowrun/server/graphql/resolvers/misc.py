@@ -1,4 +1,5 @@
 """Logs, agents, artifacts and the small custom queries."""
+import os
 from typing import Any, Dict, List, Tuple
 
 import prefect
@@ -50,8 +51,12 @@ def hello(_root: Any, _info: Any) -> str:
 
 
 def api(_root: Any, _info: Any) -> Dict[str, Any]:
-    return {"backend": "SERVER", "mode": "normal", "version": f"tasks-flowrun {__version__}",
-            "core_version": prefect.__version__, "release_timestamp": None}
+    """As Prefect Server answers it, with the same environment variables overriding the
+    versions and naming the release time (read per request, like Server)."""
+    return {"backend": "SERVER", "mode": "normal",
+            "version": os.environ.get("PREFECT_SERVER_VERSION", f"tasks-flowrun {__version__}"),
+            "core_version": os.environ.get("PREFECT_CORE_VERSION", prefect.__version__),
+            "release_timestamp": os.environ.get("RELEASE_TIMESTAMP")}
 
 
 def reference_data(_root: Any, _info: Any) -> Dict[str, Any]:

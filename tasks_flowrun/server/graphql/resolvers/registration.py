@@ -53,14 +53,14 @@ def register_edges(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 @mutation
 def set_schedule_active(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    success = flows.set_schedule_active(conn, input["flow_id"], True)
+    success = flows.set_schedule_active(conn, input["flow_id"])
     schedules.schedule_flow_runs(conn, input["flow_id"])
     return {"success": success, "error": None}
 
 
 @mutation
 def set_schedule_inactive(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": flows.set_schedule_active(conn, input["flow_id"], False), "error": None}
+    return {"success": flows.set_schedule_inactive(conn, input["flow_id"]), "error": None}
 
 
 @mutation

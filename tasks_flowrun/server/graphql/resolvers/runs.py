@@ -1,8 +1,10 @@
 """Mutations for flow runs, task runs and their states."""
-from typing import Any, Dict
+import json
+from typing import Any, Dict, List
 
 from ...api import flow_runs, states, task_runs
 from ...api.agents import touch_agent
+from ...api.errors import ApiError
 from ...api.recovery import RecoveryPolicy, recover_run
 from .base import field_name, mutation
 
@@ -28,14 +30,27 @@ def get_runs_in_queue(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return {"flow_run_ids": ids}
 
 
+MAX_STATE_JSON = 1_000_000  # characters of one state's JSON, Prefect Server's limit
+
+
+def _check_sizes(states: List[Dict[str, Any]]) -> None:
+    """Refuse the whole request when any state is too large, before anything is written (the
+    size of its JSON, as Prefect Server measures it, whatever the payload holds)."""
+    for item in states:
+        if len(json.dumps(item["state"])) > MAX_STATE_JSON:
+            raise ApiError("State payload is too large.")
+
+
 @mutation
 def set_flow_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    _check_sizes(input["states"])
     return {"states": [states.set_flow_run_state(conn, s["flow_run_id"], s["state"], agent_id=ctx.agent_id)
                        for s in input["states"]]}
 
 
 @mutation
 def set_task_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    _check_sizes(input["states"])
     return {"states": [states.set_task_run_state(conn, s["task_run_id"], s["state"]) for s in input["states"]]}
 
 
@@ -43,6 +58,14 @@ def set_task_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 def get_or_create_task_run_info(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return task_runs.get_or_create_task_run_info(conn, input["flow_run_id"], input["task_id"],
                                                  input.get("map_index", -1))
+
+
+@mutation
+def get_or_create_task_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    """The id alone (Prefect Server's older form of get_or_create_task_run_info)."""
+    info = task_runs.get_or_create_task_run_info(conn, input["flow_run_id"], input["task_id"],
+                                                 input.get("map_index", -1))
+    return {"id": info["id"]}
 
 
 @mutation
@@ -97,6 +120,7 @@ def set_flow_run_labels(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 RESOLVERS = {field_name(f): f for f in (
     set_flow_run_labels,
     create_flow_run_mutation, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
+    get_or_create_task_run,
     set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
     cancel_flow_run, report_dead_flow_run, delete_flow_run,
 )}
