@@ -146,3 +146,15 @@ def test_hostile_strings_are_stored_and_compared_literally(gql: GraphQL, client,
     # Still a healthy database: the tables the hostile strings name are all there.
     assert gql.data('query { flow_run(where: {flow_id: {_eq: %s}}) { id } }' % json.dumps(flow.id))["flow_run"]
     assert gql.runs_in_queue(tenant_id, HOSTILE[:2], pendulum.now("UTC").add(seconds=10).isoformat()) == [run_id]
+
+
+@pytest.mark.parametrize("document,variables", [
+    ("query($o: [flow_run_order_by!]) { flow_run(order_by: $o, limit: 1) { id } }", {"o": "UNAUTHENTICATED"}),
+    ('query { flow_run(where: {state: {_eq: API_ERROR}}) { id } }', None),
+    ('query { flow_run(limit: "Malformed Authorization header") { id } }', None),
+])
+def test_an_error_quoting_a_magic_string_of_the_request_does_not_carry_it(gql: GraphQL, document, variables):
+    """The Prefect client reacts to a few strings in any error message; a bad value or name that
+    spells one of them is quoted without it (in lower case), in validation and execution errors."""
+    message = gql.errors(document, variables)[0]["message"]  # gql.errors checks every message is clean
+    assert any(m in message for m in ("unauthenticated", "api_error", "malformed")), message

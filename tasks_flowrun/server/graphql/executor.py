@@ -23,8 +23,22 @@ CACHE_SIZE = 1024
 MAX_TOKENS = 20_000  # lexical tokens in one document; Prefect's largest documents have a few hundred
 
 
+# Strings the Prefect client reacts to in an error message (docs/architecture.md, "Prefect 1
+# API compatibility"). This layer never writes them; a message that quotes them from the
+# request itself (a value, a name) gets them in lower case, so the client never mistakes a
+# bad request for a refused API key or a server failure.
+CLIENT_MAGIC = ("API_ERROR", "UNAUTHENTICATED", "Malformed Authorization header")
+
+
+def defuse(message: str) -> str:
+    for marker in CLIENT_MAGIC:
+        if marker in message:
+            message = message.replace(marker, marker.lower())
+    return message
+
+
 def _refusal(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> List[Dict[str, Any]]:
-    return [{"message": message, "extensions": {"code": code}}]
+    return [{"message": defuse(message), "extensions": {"code": code}}]
 
 
 def root_fields(document: DocumentNode) -> List[str]:
@@ -46,7 +60,7 @@ def _format(error: GraphQLError) -> Dict[str, Any]:
     else:
         message = error.message
         code = (error.extensions or {}).get("code", "BAD_REQUEST")
-    formatted: Dict[str, Any] = {"message": message, "extensions": {"code": code}}
+    formatted: Dict[str, Any] = {"message": defuse(message), "extensions": {"code": code}}
     if error.path:
         formatted["path"] = error.path
     if error.locations:
@@ -93,7 +107,8 @@ class GraphQLService:
         except RecursionError:
             return None, _refusal("The document nests too deeply to be validated.")
         if errors:
-            return None, [{"message": e.message, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for e in errors]
+            return None, [{"message": defuse(e.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
+                          for e in errors]
         with self._lock:
             self._cache[query] = document
             if len(self._cache) > CACHE_SIZE:
