@@ -199,7 +199,7 @@ def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] =
     """Cancel a run: finished runs stay as they are, running ones go Cancelling, others Cancelled."""
     run = fetch_row(conn, "flow_run", lock=True, id=str(flow_run_id))
     if run is None:
-        raise ApiError(f"Flow run {flow_run_id} not found.")
+        raise ApiError(f"Invalid flow run ID: {flow_run_id}.")
     if is_finished(run["state"]):
         return run["state"]
     new: prefect_states.State

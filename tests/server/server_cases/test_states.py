@@ -195,8 +195,6 @@ def test_cancel_flow_run(gql, flow_run_id, state, res_state, version):
     assert version_and_state(gql, "flow_run", flow_run_id) == {"version": version, "state": res_state}
 
 
-@pytest.mark.xfail(strict=True, reason="api/states.py cancel_flow_run answers 'Flow run <id> not found.' for an "
-                   "unknown run; Prefect Server's text is 'Invalid flow run ID: <id>.'")
 def test_cancel_unknown_flow_run_is_an_error(gql):
     """Beyond Server's own file: Server answers "Invalid flow run ID" for an unknown run."""
     body = mutate(gql, "cancel_flow_run", {"flow_run_id": str(uuid.uuid4())}, "state")
