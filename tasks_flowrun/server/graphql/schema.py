@@ -5,7 +5,7 @@ from typing import cast
 
 from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
 
-from .resolvers import flows, misc, registration, runs, tables, ui
+from .resolvers import flows, hooks, misc, registration, runs, tables, ui
 from .scalars import SCALARS
 from .tables_sdl import tables_sdl
 
@@ -28,7 +28,7 @@ def build() -> GraphQLSchema:
     mutation = cast(GraphQLObjectType, schema.mutation_type)
     for name, resolve in {**misc.QUERY_RESOLVERS, **ui.QUERY_RESOLVERS}.items():
         query.fields[name].resolve = resolve
-    mutations = {**registration.RESOLVERS, **flows.RESOLVERS, **runs.RESOLVERS, **misc.RESOLVERS, **ui.MUTATION_RESOLVERS}
+    mutations = {**registration.RESOLVERS, **flows.RESOLVERS, **runs.RESOLVERS, **misc.RESOLVERS, **hooks.RESOLVERS}
     missing = set(mutation.fields) - set(mutations)
     if missing:
         raise RuntimeError(f"Mutations without a resolver: {sorted(missing)}")

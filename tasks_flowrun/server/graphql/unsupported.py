@@ -15,15 +15,10 @@ CLOUD_ONLY = (
     "create_api_key", "delete_api_key", "auth_info", "user", "create_service_account",
     "switch_tenant", "create_tenant_membership", "set_flow_run_priority",
     "create_agent_config", "agent_config", "delete_agent_config", "update_agent_config",
-    # cloud hooks: notifications of state changes (Slack, Twilio, PagerDuty, webhooks, UI messages)
-    "create_cloud_hook", "delete_cloud_hook", "cloud_hook", "test_cloud_hook",
-    "set_cloud_hook_active", "set_cloud_hook_inactive",
 )
 # Prefect Server's mutations on tenants other than creating one: this backend serves one
 # tenant (`create_tenant` exists for clients that set one up).
 MULTI_TENANT = ("delete_tenant", "update_tenant_name", "update_tenant_slug", "update_tenant_settings")
-# Notifications (`message`, `message_aggregate`, `mark_message_as_read`...) are answered as
-# none at all (resolvers/ui.py): the Prefect UI asks for them on every page.
 
 
 def refusal(root_fields: List[str]) -> Optional[str]:

@@ -10,9 +10,10 @@ Domain functions see only a SQLAlchemy `Connection` inside `read()` or `write()`
 statements they run (storage/) are written once for both stores (`jsonsql.py` spells the
 few that differ).
 """
+import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -21,6 +22,8 @@ from ..settings import is_database_url
 from .migrations import SchemaUpgrade
 
 _CHANGES = "tasks_flowrun.changes"  # the flow runs a write transaction changed
+_AFTER_COMMIT = "tasks_flowrun.after_commit"  # what to do once it has committed
+logger = logging.getLogger("tasks_flowrun.server")
 
 
 def note_change(conn: Connection, flow_run_id: str, kind: str = STATE) -> None:
@@ -33,6 +36,33 @@ def note_change(conn: Connection, flow_run_id: str, kind: str = STATE) -> None:
 def take_changes(conn: Connection) -> List[Tuple[str, str]]:
     """The changes noted in this transaction (and forget them)."""
     return conn.info.pop(_CHANGES, None) or []
+
+
+def after_commit(conn: Connection, callback: Callable[["Database"], None]) -> None:
+    """Call `callback(database)` once the current write transaction has committed, never if
+    it rolls back. It runs in the committing request's thread: hand slow work to a thread."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def forget_noted(conn: Connection) -> None:
+    """Drop what a transaction noted (changes, after-commit callbacks): it rolled back, or
+    the pooled connection still holds an earlier transaction's notes."""
+    conn.info.pop(_CHANGES, None)
+    conn.info.pop(_AFTER_COMMIT, None)
+
+
+def take_after_commit(conn: Connection) -> List[Callable[["Database"], None]]:
+    """The callbacks registered in this transaction (and forget them)."""
+    return conn.info.pop(_AFTER_COMMIT, None) or []
+
+
+def run_after_commit(db: "Database", callbacks: List[Callable[["Database"], None]]) -> None:
+    """Run committed callbacks; one failing never affects the others or the request."""
+    for callback in callbacks:
+        try:
+            callback(db)
+        except Exception:
+            logger.exception("An after-commit callback failed")
 
 
 class Database:

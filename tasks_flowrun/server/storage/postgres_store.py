@@ -28,7 +28,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 
-from .database import Database, take_changes
+from .database import Database, forget_noted, run_after_commit, take_after_commit, take_changes
 from .migrations import prepare_schema
 
 logger = logging.getLogger("tasks_flowrun.server")
@@ -94,22 +94,24 @@ class PostgresDatabase(Database):
     def write(self) -> Iterator[Connection]:
         """A write transaction (READ COMMITTED), committed on exit, rolled back on error."""
         with self.engine.connect() as conn:
-            take_changes(conn)
+            forget_noted(conn)
             transaction = conn.begin()
             try:
                 yield conn
                 noted = take_changes(conn)
+                callbacks = take_after_commit(conn)
                 for payload in _payloads(self._token, noted):
                     conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
                                  {"channel": CHANNEL, "payload": payload})
                 transaction.commit()
             except BaseException:
-                take_changes(conn)
+                forget_noted(conn)
                 if transaction.is_active:
                     transaction.rollback()
                 raise
         if noted:
             self.changes.publish(noted)
+        run_after_commit(self, callbacks)
 
     # -- changes from other processes -------------------------------------------------
 

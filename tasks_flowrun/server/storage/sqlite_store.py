@@ -13,7 +13,7 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .database import Database, take_changes
+from .database import Database, forget_noted, run_after_commit, take_after_commit, take_changes
 from .migrations import prepare_schema
 
 
@@ -64,12 +64,12 @@ class SQLiteDatabase(Database):
         """A serialized write transaction: committed (durably) on exit, rolled back on error."""
         with self._write_lock:
             with self.engine.connect() as conn:
-                take_changes(conn)
+                forget_noted(conn)
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
                     yield conn
                 except BaseException:
-                    take_changes(conn)
+                    forget_noted(conn)
                     # SQLite may already have rolled back (e.g. an interrupted statement)
                     raw = conn.connection.driver_connection
                     if raw is not None and raw.in_transaction:
@@ -80,3 +80,4 @@ class SQLiteDatabase(Database):
                     noted = take_changes(conn)
                     if noted:
                         self.changes.publish(noted)
+                    run_after_commit(self, take_after_commit(conn))

@@ -275,4 +275,30 @@ task_run_artifact = sa.Table(
     *_stamps(),
 )
 
+# Added by revision 0005. Notifications of flow run state changes (api/cloud_hooks.py):
+# `states` is the list of upper-case state names a hook answers, `version_group_id` the
+# flow versions it is limited to (NULL: every flow).
+cloud_hook = sa.Table(
+    "cloud_hook", metadata, _id(),
+    uuid_column("tenant_id", index=True),
+    sa.Column("name", sa.String),
+    sa.Column("states", JSON),
+    sa.Column("type", sa.String, nullable=False),
+    sa.Column("config", JSON, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("version_group_id", sa.String, index=True),
+    *_stamps(),
+)
+
+# Added by revision 0005. The Prefect UI's notifications, written by PREFECT_MESSAGE hooks.
+message = sa.Table(
+    "message", metadata, _id(),
+    uuid_column("tenant_id", nullable=False, index=True),
+    sa.Column("read", sa.Boolean, nullable=False, default=False),
+    sa.Column("type", sa.String),
+    sa.Column("text", sa.String),
+    sa.Column("content", JSON, nullable=False),
+    *_stamps(),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}

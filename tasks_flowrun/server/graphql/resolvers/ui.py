@@ -1,8 +1,5 @@
 """Resolvers of the fields only the Prefect UI asks for (sdl/ui.graphql).
 
-- `message`, `message_aggregate` and the message mutations: notifications are a Cloud
-  feature, so there are none; the UI gets an empty list, a count of 0, and "no such
-  message" for a message it names.
 - `utility_downstream_tasks`: what Prefect Server's `utility.downstream_tasks` function
   answers, the tasks reachable from the start tasks along edges (the start tasks at depth
   0), each with its deepest depth up to `depth_limit`; the UI restarts a run from there.
@@ -14,19 +11,6 @@ from ...storage.reads import select_rows
 from ..errors import UserError
 
 DEPTH_LIMIT = 50  # Prefect Server's default
-NO_MESSAGE = {"success": False, "error": "No such message: this backend keeps no notifications."}
-
-
-def message(_root: Any, _info: Any, **_args: Any) -> List[Dict[str, Any]]:
-    return []
-
-
-def message_aggregate(_root: Any, _info: Any, **_args: Any) -> Dict[str, Any]:
-    return {"aggregate": {"count": 0}, "nodes": []}
-
-
-def no_message(_root: Any, _info: Any, input: Dict[str, Any]) -> Dict[str, Any]:
-    return dict(NO_MESSAGE)
 
 
 def parse_uuid_array(text: Any) -> List[str]:
@@ -79,7 +63,4 @@ def utility_downstream_tasks(_root: Any, info: Any, args: Dict[str, Any], limit:
     return found[start:] if limit is None else found[start:start + max(limit, 0)]
 
 
-QUERY_RESOLVERS = {"message": message, "message_aggregate": message_aggregate,
-                   "utility_downstream_tasks": utility_downstream_tasks}
-MUTATION_RESOLVERS = {"mark_message_as_read": no_message, "mark_message_as_unread": no_message,
-                      "delete_message": no_message}
+QUERY_RESOLVERS = {"utility_downstream_tasks": utility_downstream_tasks}
