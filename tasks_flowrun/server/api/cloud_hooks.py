@@ -302,18 +302,23 @@ def test_cloud_hook(db: Database, cloud_hook_id: str, flow_run_id: Optional[str]
         if hook is None:
             raise ApiError("Invalid ID")
         if flow_run_id:
-            run = fetch_row(conn, "flow_run", id=str(flow_run_id))
-            if run is None:
-                raise ApiError(f"Invalid flow run ID {flow_run_id}")
-            flow = fetch_row(conn, "flow", id=run["flow_id"])
-            tenant = fetch_row(conn, "tenant", id=run["tenant_id"])
-    if flow_run_id:
-        flow_run = {"id": run["id"], "is_test_event": True, "tenant_id": run["tenant_id"], "flow_id": run["flow_id"],
-                    "name": run["name"], "version": (run["version"] or 0) + 1, "state": serialized["type"],
-                    "serialized_state": serialized}
-        event = _event(flow_run, _flow_part(flow), _tenant_part(tenant), state, is_test_event=True)
-    else:
-        event = _event({"id": str(uuid.uuid4()), "name": generate_run_name()},
-                       {"id": str(uuid.uuid4()), "name": "Cloud Hook Test Flow"},
-                       {"id": hook["tenant_id"], "slug": "test-slug"}, state, is_test_event=True)
+            event = _test_event_of_run(conn, str(flow_run_id), serialized, state)
+        else:
+            event = _event({"id": str(uuid.uuid4()), "name": generate_run_name()},
+                           {"id": str(uuid.uuid4()), "name": "Cloud Hook Test Flow"},
+                           {"id": hook["tenant_id"], "slug": "test-slug"}, state, is_test_event=True)
     call_hook(db, hook, event)
+
+
+def _test_event_of_run(conn: Connection, flow_run_id: str, serialized: Dict[str, Any],
+                       state: Dict[str, Any]) -> Dict[str, Any]:
+    """A test event about an existing run, as its next state would be announced."""
+    run = fetch_row(conn, "flow_run", id=flow_run_id)
+    if run is None:
+        raise ApiError(f"Invalid flow run ID {flow_run_id}")
+    flow = fetch_row(conn, "flow", id=run["flow_id"])
+    tenant = fetch_row(conn, "tenant", id=run["tenant_id"])
+    flow_run = {"id": run["id"], "is_test_event": True, "tenant_id": run["tenant_id"], "flow_id": run["flow_id"],
+                "name": run["name"], "version": (run["version"] or 0) + 1, "state": serialized["type"],
+                "serialized_state": serialized}
+    return _event(flow_run, _flow_part(flow), _tenant_part(tenant), state, is_test_event=True)
