@@ -269,6 +269,9 @@ def _in_background(fn: Any, *args: Any) -> None:
 
 def _call_matching_hooks(db: Database, run: Dict[str, Any]) -> None:
     with db.read() as conn:
+        # most backends have no hook: one look at the (small) hook table, nothing more
+        if not fetch_rows(conn, "cloud_hook", ("id",), limit=1, tenant_id=str(run["tenant_id"]), active=True):
+            return
         flow = fetch_row(conn, "flow", id=run["flow_id"])
         hooks = matching_hooks(conn, run["tenant_id"], (flow or {}).get("version_group_id"), run["state"] or "")
         if not hooks:
