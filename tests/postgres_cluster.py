@@ -110,7 +110,11 @@ class Cluster:
         (self.folder / OWNER).write_text(str(os.getpid()))
         try:
             if self.as_root:
-                shutil.chown(self.folder, SYSTEM_USER, SYSTEM_USER)
+                try:
+                    shutil.chown(self.folder, SYSTEM_USER, SYSTEM_USER)
+                except LookupError:
+                    raise RuntimeError(f"as root, the cluster runs as the `{SYSTEM_USER}` system user, which "
+                                       "does not exist: install Debian's `postgresql` package") from None
             self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
                       "--locale=C", "--no-sync")
             with open(self.data / "postgresql.conf", "a") as conf:
@@ -125,7 +129,7 @@ class Cluster:
         return self
 
     def _start_on_a_free_port(self, attempts: int = 3) -> None:
-        for attempt in range(attempts):
+        for _ in range(attempts):
             self.port = free_port()
             done = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
                              "-l", str(self.folder / "server.log"), "-o", f"-p {self.port}", check=False)

@@ -4,7 +4,9 @@ Chosen once per run by `pytest --store=sqlite|postgresql` (else `$TASKS_FLOWRUN_
 else sqlite). With postgresql the run starts a throwaway cluster of its own on first use
 (`tests/postgres_cluster.py`) and removes it at the end; every `fresh_database()` is then a
 new database in it. Tests give a backend `fresh_database(...)`, never a path of their own,
-unless they test the SQLite file itself (`@pytest.mark.sqlite_only`).
+unless they test the SQLite file itself (`@pytest.mark.sqlite_only`, skipped on PostgreSQL).
+Every other test runs on both stores, those that start no backend too: they take seconds,
+and no marker can be forgotten on a test that does touch the store.
 """
 import atexit
 import os
