@@ -1,8 +1,8 @@
 """Run the benchmarks: our tasks vs `prefect.tasks.prefect`, same run, same embedded backend.
 
 Usage (from the repository root):
-    tox -e bench                      # everything (~6 minutes on a 2-core machine)
-    tox -e bench -- fanout waiting    # a subset: fanout, waiting, e2e, agent, backend, scale
+    tox -e bench                      # everything (~15 minutes on a 2-core machine)
+    tox -e bench -- fanout waiting    # a subset: fanout, waiting, e2e, agent, backend, scale, postgres
     python benchmarks/run_all.py --json results.json
 
 Figures only: the exit status is non-zero only if a benchmark could not run at all, never
@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Bench, Row, print_table, say  # noqa: E402
 
 # e2e and agent before backend: their agents never see its 10,000 runs
-ORDER = ["fanout", "waiting", "e2e", "agent", "backend", "scale"]
+# postgres last: it starts a PostgreSQL cluster and servers of its own (needs PostgreSQL's programs)
+ORDER = ["fanout", "waiting", "e2e", "agent", "backend", "scale", "postgres"]
 
 
 def machine() -> str:
