@@ -52,7 +52,9 @@ DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running
 
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a UTF-16 surrogate
 MUTATION = re.compile(r"^\s*mutation\b", re.MULTILINE)  # a document that (probably) writes
-WRITER_THREADS = 2  # writes are serialized by the database anyway; two overlap parsing with writing
+# SQLite serializes writes anyway: two threads overlap parsing with writing. PostgreSQL
+# runs transactions side by side: more threads keep it busy while others parse.
+WRITER_THREADS = {"sqlite": 2, "postgresql": 8}
 
 
 def _json(content: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> Response:
@@ -152,7 +154,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     in_flight = [0]  # requests being served (one event loop: no lock needed)
     # Mutations run on threads of their own, so that writes queued behind the database's one
     # writer never take the threads reads need: a read never waits behind a write flood.
-    writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="tasks-flowrun-writer")
+    writers = ThreadPoolExecutor(WRITER_THREADS[db.store], thread_name_prefix="tasks-flowrun-writer")
 
     def _authorized(request: Request) -> bool:
         if not settings.api_key:

@@ -29,10 +29,12 @@ def statements(dialect: str) -> tuple:
 
 # PostgreSQL: JSON text as jsonb, or NULL when it is not valid JSON (a value written by
 # another tool), so that one bad row never fails a query over many (the agent queue's
-# label match). SQLite's equivalent is `CASE WHEN json_valid(x) THEN x END`.
+# label match). SQLite's equivalent is `CASE WHEN json_valid(x) THEN x END`. PARALLEL
+# UNSAFE: catching an error needs a subtransaction, which a parallel query cannot start
+# (a large table's plan would otherwise fail every agent's poll).
 SAFE_JSONB = """
 CREATE OR REPLACE FUNCTION tasks_flowrun_jsonb(value text) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE AS $$
 BEGIN
     RETURN value::jsonb;
 EXCEPTION WHEN others THEN
