@@ -30,7 +30,7 @@ def select_rows(
     query = query.order_by(*terms, table.c.created, table.c.id)
     if limit is not None:
         query = query.limit(max(int(limit), 0))
-    if offset:
+    if offset and int(offset) > 0:  # a negative offset skips nothing (on every store)
         query = query.offset(int(offset))
     return tolerant(conn, lambda: [dict(row._mapping) for row in conn.execute(query)])
 

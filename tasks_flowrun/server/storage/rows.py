@@ -7,6 +7,8 @@ a bound parameter.
 """
 import logging
 import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -60,20 +62,66 @@ def tolerant(conn: Connection, read: Callable[[], Any]) -> Any:
 
 
 PROGRESS_STEPS = 5_000  # SQLite VM steps between two checks of `should_stop`
+CANCEL_CHECK_SECONDS = 0.25  # how often running PostgreSQL statements' requests are asked
+
+
+class _Cancellations:
+    """One thread for the whole process that asks every request inside `interruptible` on
+    PostgreSQL whether it must stop, and cancels its running statement if so (PostgreSQL
+    runs the statement in another process: only a cancel request stops it)."""
+
+    def __init__(self) -> None:
+        self._watched: Dict[int, Tuple[Any, Callable[[], bool]]] = {}
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+
+    def watch(self, raw: Any, should_stop: Callable[[], bool]) -> int:
+        with self._lock:
+            key = id(raw)
+            self._watched[key] = (raw, should_stop)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="tasks-flowrun-cancel", daemon=True)
+                self._thread.start()
+            return key
+
+    def forget(self, key: int) -> None:
+        with self._lock:
+            self._watched.pop(key, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(CANCEL_CHECK_SECONDS)
+            # under the lock: a request ending meanwhile waits in `forget`, so its connection
+            # is never back in the pool (and another request's) while its cancel is sent
+            with self._lock:
+                for key, (raw, stop) in list(self._watched.items()):
+                    if stop():
+                        self._watched.pop(key, None)
+                        try:
+                            raw.cancel()
+                        except Exception:  # the connection is gone already: nothing runs
+                            pass
+
+
+_cancellations = _Cancellations()
 
 
 @contextmanager
 def interruptible(conn: Connection, should_stop: Callable[[], bool]) -> Iterator[None]:
     """While inside, a statement on `conn` fails (an OperationalError) soon after
-    `should_stop()` turns true; the handler is removed on exit. On SQLite a progress
-    handler asks `should_stop` as the statement runs; on PostgreSQL the request's time
-    budget is enforced by the server's `statement_timeout` (see `postgres.py`), and
-    `should_stop` is asked between statements."""
+    `should_stop()` turns true (the request's time budget is spent, or its client left).
+    On SQLite a progress handler asks `should_stop` as the statement runs; on PostgreSQL a
+    watcher asks it every CANCEL_CHECK_SECONDS and cancels the running statement (and
+    `statement_timeout` bounds every statement besides)."""
     raw = conn.connection.driver_connection
     if raw is None:
         raise ConnectionClosed("the database connection is closed")
     if conn.dialect.name != "sqlite":
-        yield
+        key = _cancellations.watch(raw, should_stop)
+        try:
+            yield
+        finally:
+            _cancellations.forget(key)
         return
     raw.set_progress_handler(lambda: 1 if should_stop() else 0, PROGRESS_STEPS)
     try:

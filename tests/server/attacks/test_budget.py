@@ -9,7 +9,17 @@ import requests
 import sqlalchemy as sa
 
 from tests.server.attacks.support import REQUEST_TIMEOUT, Target, refused, timed
+from tests import stores
 from tests.stores import execute
+
+
+def _active_statements(database: str) -> list:
+    """Statements PostgreSQL is running for the database, other than this query."""
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        return conn.execute("SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND state = 'active' AND pid <> pg_backend_pid()").fetchall()
 
 # every line ordered by how many lines its run has: one count per line, over the crowded run's
 # 60,000 lines each time, on either store (a filter through the relation would be one hash join)
@@ -38,6 +48,8 @@ def test_a_client_that_disconnects_stops_its_work(target: Target, crowded_run: s
     with pytest.raises(requests.Timeout):
         requests.post(target.url, json={"query": SLOW}, timeout=0.3)
     time.sleep(1.0)  # the server polls its client every 0.5 s
+    if stores.is_postgresql():  # the statement runs in PostgreSQL's process: it must be cancelled
+        assert _active_statements(target.database) == [], "PostgreSQL still runs the left request's statement"
     before = target.cpu_seconds()
     time.sleep(0.5)
     burned = target.cpu_seconds() - before
