@@ -52,9 +52,10 @@ DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running
 
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a UTF-16 surrogate
 MUTATION = re.compile(r"^\s*mutation\b", re.MULTILINE)  # a document that (probably) writes
-# SQLite serializes writes anyway: two threads overlap parsing with writing. PostgreSQL
-# runs transactions side by side: more threads keep it busy while others parse.
-WRITER_THREADS = {"sqlite": 2, "postgresql": 8}
+# Two threads overlap parsing with writing. More do not help even on PostgreSQL, which runs
+# transactions side by side: they contend for one interpreter lock (measured: one process
+# made 235-293 creates/s with 2 threads, 155-199/s with 8); more processes do help there.
+WRITER_THREADS = {"sqlite": 2, "postgresql": 2}
 
 
 def _json(content: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> Response:
