@@ -15,13 +15,9 @@ from sqlalchemy.sql import ColumnElement
 
 POSTGRESQL = "postgresql"
 
-# A child's parent, as the plugin records it in the child's context: the expression the
-# parent index is built on (migrations 0001/0004) and that child look-ups use, per store.
+# A child's parent, as the plugin records it in the child's context; `key_text` of it is
+# spelled as the parent index of migrations 0001/0004 is built, so look-ups use the index.
 PARENT_KEY = "parent_flow_run_id"
-PARENT_INDEX_EXPRESSION = {
-    "sqlite": f"json_extract(context, '$.{PARENT_KEY}')",
-    POSTGRESQL: f"((CAST(context AS JSONB) ->> '{PARENT_KEY}'))",
-}
 
 
 def _jsonb(column: ColumnElement) -> ColumnElement:

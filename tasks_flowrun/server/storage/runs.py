@@ -47,14 +47,11 @@ def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
     return delete_rows(conn, "flow_run", "id", [flow_run_id]) > 0
 
 
-def child_runs(conn: Connection, parent_flow_run_id: str, lock: bool = False) -> List[Dict[str, Any]]:
-    """Runs whose context names `parent_flow_run_id` as their parent (id, name, state, context);
-    `lock` as in `rows.fetch_rows`."""
+def child_runs(conn: Connection, parent_flow_run_id: str) -> List[Dict[str, Any]]:
+    """Runs whose context names `parent_flow_run_id` as their parent (id, name, state, context)."""
     query = (sa.select(flow_run.c.id, flow_run.c.name, flow_run.c.state, flow_run.c.context)
              .where(key_text(flow_run.c.context, PARENT_KEY, conn.dialect.name) == parent_flow_run_id)
              .order_by(flow_run.c.created, flow_run.c.id))
-    if lock:
-        query = query.with_for_update()
     return [dict(row._mapping) for row in conn.execute(query)]
 
 

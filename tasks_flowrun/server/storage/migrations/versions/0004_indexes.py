@@ -5,7 +5,12 @@ already have them (IF NOT EXISTS), and table rebuilds of earlier revisions get t
 """
 from alembic import op
 
-from tasks_flowrun.server.storage.jsonsql import PARENT_INDEX_EXPRESSION
+# A child's parent inside its JSON context, per store (frozen here: later code must keep
+# spelling its look-ups this way to use the index; storage/jsonsql.key_text does).
+PARENT_INDEX_EXPRESSION = {
+    "sqlite": "json_extract(context, '$.parent_flow_run_id')",
+    "postgresql": "((CAST(context AS JSONB) ->> 'parent_flow_run_id'))",
+}
 
 revision = "0004"
 down_revision = "0003"
