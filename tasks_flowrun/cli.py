@@ -63,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="reschedules of one run whose process died before it is marked Failed (default: %(default)s)",
     )
     server.add_argument(
+        "--submitted-timeout", type=_positive_seconds, default=600.0, metavar="SECONDS",
+        help="a Submitted run whose agent has not started its process after this long is recovered like a "
+             "dead one (default: %(default)s)",
+    )
+    server.add_argument(
+        "--no-version-locking", action="store_false", dest="version_locking",
+        help="accept Running and Submitted states sent with a stale version, as Prefect Server does (default: "
+             "refused, per flow unless turned off with disable_flow_version_lock)",
+    )
+    server.add_argument(
         "--cors-origin", action="append", type=_origin, default=[], metavar="ORIGIN", dest="cors_origins",
         help="let web pages from this origin (scheme://host[:port], e.g. the Prefect UI at http://localhost:8080) "
              "call the API from the browser; repeat for several (default: none)",
@@ -167,7 +177,8 @@ def _run_server(args: argparse.Namespace) -> int:
         return 2
     settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=api_key,
                               heartbeat_timeout=args.heartbeat_timeout, max_resurrections=args.max_resurrections,
-                              insecure=args.insecure, cors_origins=tuple(args.cors_origins))
+                              insecure=args.insecure, cors_origins=tuple(args.cors_origins),
+                              submitted_timeout=args.submitted_timeout, version_locking=args.version_locking)
     return serve(settings)
 
 

@@ -36,6 +36,8 @@ from .graphql.executor import GraphQLService, root_fields
 from .graphql.schema import build
 from .api.liveness import RunnerPolls
 from .api.recovery import RecoveryPolicy
+from .availability import Availability
+from .services.availability import AvailabilityWatch
 from .services.recovery import Recovery
 from .services.periodic import PeriodicService
 from .services.scheduler import Scheduler
@@ -118,11 +120,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
 HEALTH_TIMEOUT = 5.0  # seconds the database may take to answer a health check
 
 
-def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writers: ThreadPoolExecutor):
+def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writers: ThreadPoolExecutor,
+              availability: Availability):
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         policy = recovery_policy(settings)
-        services: List[PeriodicService] = [Scheduler(db), Recovery(db, policy, polls)]
+        watch = AvailabilityWatch(availability, db)
+        services: List[PeriodicService] = [Scheduler(db), Recovery(db, policy, polls, availability=availability)]
+        watch.start()
         for service in services:
             service.start()
         try:
@@ -130,6 +135,7 @@ def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writer
         finally:
             for service in services:
                 service.stop()
+            watch.stop()
             writers.shutdown(wait=True)
             db.dispose()
 
@@ -138,7 +144,8 @@ def _lifespan(db: Database, settings: ServerSettings, polls: RunnerPolls, writer
 
 def recovery_policy(settings: ServerSettings) -> RecoveryPolicy:
     """How this backend judges and recovers dead runs (the sweep, and runs reported dead)."""
-    return RecoveryPolicy(dt.timedelta(seconds=settings.heartbeat_timeout), settings.max_resurrections)
+    return RecoveryPolicy(dt.timedelta(seconds=settings.heartbeat_timeout), settings.max_resurrections,
+                          dt.timedelta(seconds=settings.submitted_timeout))
 
 
 def create_app(settings: ServerSettings) -> Starlette:
@@ -151,6 +158,9 @@ def create_app(settings: ServerSettings) -> Starlette:
     stats = RequestStats()
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
     db.share_polls(polls)
+    # when the backend could not hear flow runs: silence it caused is no evidence of death
+    availability = Availability(settings.heartbeat_timeout, settings.submitted_timeout)
+    db.watch_availability(availability)
     policy = recovery_policy(settings)  # also for runs an agent reports dead
     in_flight = [0]  # requests being served (one event loop: no lock needed)
     # Mutations run on threads of their own, so that writes queued behind the database's one
@@ -187,7 +197,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 ) -> Dict[str, Any]:
         # a browser's reads (the Prefect UI polls runs by id) prove no flow process alive
         run_polls = None if "origin" in headers or "x-prefect-ui" in headers else polls
-        with RequestContext(db, tenant_id, headers, run_polls, budget, policy) as context:
+        with RequestContext(db, tenant_id, headers, run_polls, budget, policy, settings.version_locking) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
         if result.get("errors") and budget.stopped():  # interrupted: say why, not what broke
             return {"errors": [{"message": budget.reason or "Request stopped.", "extensions": {"code": "TIMEOUT"}}]}
@@ -305,12 +315,13 @@ def create_app(settings: ServerSettings) -> Starlette:
         # held until a watched run changes: pushed changes for wait_for_flow_run
         *([Route("/watch", watch_endpoint(db.changes, _watch_guard), methods=["POST"])] if settings.push_changes else []),
         *web_routes(),  # the web page: GET / for browsers, /<slug>/flow-run/<id>, /ui/<asset>
-    ], lifespan=_lifespan(db, settings, polls, writers),
+    ], lifespan=_lifespan(db, settings, polls, writers, availability),
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         middleware=[Middleware(CorsMiddleware, origins=settings.cors_origins)] if settings.cors_origins else [])
     app.state.stats = stats
     app.state.db = db
     app.state.polls = polls
+    app.state.availability = availability
     app.state.settings = settings
     return app
 

@@ -44,6 +44,10 @@ class ServerSettings:
         - insecure (bool): allow a non-loopback host without an API key
         - push_changes (bool): serve `POST /watch` (held requests answered when a watched
             run changes); without it, waits poll
+        - version_locking (bool): refuse Running and Submitted states sent with a stale
+            version (and a task run's second Running), for flow groups that keep it on
+        - submitted_timeout (float): seconds of silence after which a Submitted run's
+            agent is taken to have failed to start its process, and the run is recovered
     """
 
     host: str = DEFAULT_HOST
@@ -63,6 +67,8 @@ class ServerSettings:
     cors_origins: Tuple[str, ...] = ()
     insecure: bool = False
     push_changes: bool = True
+    version_locking: bool = True
+    submitted_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if self.database is None:

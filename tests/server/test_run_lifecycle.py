@@ -142,7 +142,7 @@ def test_states_answer_success_and_update_the_run(gql: GraphQL, client, make_flo
     assert run["state"] == "Running" and run["version"] == 2
     assert run["serialized_state"]["message"] == "go"
     assert [s["type"] for s in run["states"]] == ["Scheduled", "Running"]
-    # The version sent is ignored (no version locking), as in Prefect Server.
+    # The version sent with a state other than Running or Submitted is not checked.
     ok_status(gql.set_flow_run_state(run_id, Success(message="done"), version=42))
     assert client.get_flow_run_state(run_id).is_successful()
     assert gql.flow_run(run_id)["version"] == 3

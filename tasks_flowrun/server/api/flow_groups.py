@@ -97,7 +97,8 @@ def _reschedule(conn: Connection, flow_group_id: str) -> None:
 
 
 def update_setting(conn: Connection, flow_id: str, **settings: Any) -> bool:
-    """Merge `settings` into the settings of the flow's group (heartbeat, Lazarus)."""
+    """Merge `settings` into the settings of the flow's group (heartbeat, Lazarus, version
+    locking)."""
     flow = get_flow(conn, flow_id, "Invalid flow ID.")
     group = fetch_row(conn, "flow_group", id=flow["flow_group_id"])
     if group is None:

@@ -11,6 +11,7 @@ from ..timestamps import clock, to_datetime
 from .errors import ApiError, NotFound
 from .flows import newest_unarchived
 from .names import generate_run_name
+from .parents import check_parent
 from .records import insert, new_id, update
 from .states import QUEUE_STATES, state_columns
 
@@ -103,8 +104,10 @@ def create_flow_run(
     idempotency_key: Optional[str] = None,
     auto_scheduled: bool = False,
 ) -> str:
-    """Create a Scheduled run with one Pending task run per task; a repeated key returns the first run."""
+    """Create a Scheduled run with one Pending task run per task; a repeated key returns the
+    first run. A child of a cancelled or deleted run is refused (see parents.py)."""
     flow = resolve_flow(conn, flow_id, version_group_id, flow_group_id)
+    check_parent(conn, context)
     if idempotency_key is not None:
         existing = run_id_for_key(conn, flow["flow_group_id"], idempotency_key)
         if existing is not None:

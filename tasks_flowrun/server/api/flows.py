@@ -13,7 +13,8 @@ from .projects import get_project
 from .records import insert, new_id, update
 from .states import cancel_flow_run
 
-GROUP_SETTINGS = {"heartbeat_enabled": True, "lazarus_enabled": True, "version_locking_enabled": False}
+# A new flow group's settings (version locking on: see locking.py).
+GROUP_SETTINGS = {"heartbeat_enabled": True, "lazarus_enabled": True, "version_locking_enabled": True}
 
 
 def decompress_flow(text: str) -> Dict[str, Any]:

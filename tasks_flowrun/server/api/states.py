@@ -1,5 +1,6 @@
-"""Run states: the state setters, the Submitted lock, restarts, cancellation cascades,
-derived columns.
+"""Run states: the state setters, the Submitted lock, version locking (locking.py), the
+rules after a finished state (transitions.py), restarts, cancellation cascades, derived
+columns.
 
 A run row mirrors its latest state (version, state, timestamps...) as Prefect Server's
 triggers do; every state is also kept in the run's history table.
@@ -15,7 +16,9 @@ from ..storage.runs import child_runs
 from ..timestamps import TimestampError, clock, to_utc_text
 from .cloud_hooks import call_hooks_after_commit
 from .errors import ApiError
+from .locking import bump_task_runs, check_not_running, check_running, check_submitted, locking_enabled
 from .records import insert, update
+from .transitions import check_transition
 
 MAX_STATE_BYTES = 1_000_000
 END_STATES = {"Success", "Failed", "Cached", "TimedOut", "Looped", "Cancelled"}
@@ -24,6 +27,9 @@ QUEUE_STATES = ("Scheduled", "Paused", "Queued", "Resume", "Retrying")
 # parent leaves it running. Any other child is cancelled with its parent (recursively).
 PARENT_FLOW_RUN_ID = "parent_flow_run_id"
 CANCEL_WITH_PARENT = "cancel_with_parent"
+# In the context of the Cancelling/Cancelled state a parent's cancellation gives a child:
+# the parent's id (a restarted parent restarts the children cancelled with it).
+CANCELLED_WITH_PARENT = "cancelled_with_parent"
 
 
 def state_class(type_name: Any) -> type:
@@ -94,33 +100,60 @@ def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: D
     return run
 
 
-def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agent_id: Optional[str] = None
-                       ) -> Dict[str, Any]:
-    """Give a flow run a new state. As on Prefect Server, the version a client sends is not
-    enforced (the Submitted lock guards the race that matters: two agents, one run).
+def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agent_id: Optional[str] = None,
+                       version: Optional[int] = None, locking: bool = True) -> Dict[str, Any]:
+    """Give a flow run a new state.
 
-    Entering Scheduled from outside the queue (a restart, a reschedule) puts task runs left
-    Running by a dead process back to Pending. Cancelling or Cancelled cascades to the
-    run's children (see `cancel_children`).
+    `version` is the run's version the sender read: with version locking on for the run's
+    flow group (and `locking`, the server-wide switch), a Running or Submitted state with a
+    stale version is refused (see locking.py); a finished run takes only the states
+    transitions.py allows. Entering Scheduled from outside the queue (a restart, a
+    reschedule) puts task runs left Running by a dead process back to Pending, and makes
+    every unfinished task run's version stale; a restart of a finished run also gives it
+    its full recovery budget again (`times_resurrected` 0). Cancelling or Cancelled
+    cascades to the run's children (see `cancel_children`).
     """
     run = fetch_row(conn, "flow_run", lock=True, id=str(flow_run_id))  # one state change at a time
     if run is None:
         raise ApiError(f"State update failed for flow run ID {flow_run_id}: no such flow run.")
     cls = _check_payload(serialized)
-    if cls is prefect_states.Submitted:
+    if issubclass(cls, prefect_states.Submitted):
         _check_submitted_lock(conn, run)
+    check_transition("flow run", run, cls)
+    if version is not None and issubclass(cls, (prefect_states.Submitted, prefect_states.Running)) \
+            and locking_enabled(conn, run["flow_group_id"], locking):
+        (check_submitted if issubclass(cls, prefect_states.Submitted) else check_running)("flow run", run, version)
     previous = run["state"]
+    serialized = _keep_cancelled_with_parent(run, cls, serialized)
     record_state(conn, "flow_run", run, serialized)
     call_hooks_after_commit(conn, run)  # in the background, once committed
     if cls is prefect_states.Submitted and agent_id:
         update(conn, "flow_run", run["id"], agent_id=agent_id)
     if _is_requeue(cls, previous):
-        reset_running_task_runs(conn, run["id"], "The flow run was rescheduled; this task run will run again.")
+        reset = reset_running_task_runs(conn, run["id"], "The flow run was rescheduled; this task run will run again.")
+        bump_task_runs(conn, run["id"], exclude=reset)
+        if is_finished(previous):  # a restart: the run gets its whole recovery budget again
+            update(conn, "flow_run", run["id"], times_resurrected=0)
     if cls is prefect_states.Cancelled:
         cancel_task_runs(conn, run["id"], serialized.get("message"))
+    elif cls is prefect_states.Cancelling:
+        bump_task_runs(conn, run["id"])  # a task not started yet must not start now
     if issubclass(cls, (prefect_states.Cancelled, prefect_states.Cancelling)):
         cancel_children(conn, run)
     return {"id": run["id"], "status": "SUCCESS", "message": None}
+
+
+def _keep_cancelled_with_parent(run: Dict[str, Any], cls: type, serialized: Dict[str, Any]) -> Dict[str, Any]:
+    """A run its parent's cancellation made Cancelling stays marked as cancelled with its
+    parent when whoever finishes the cancellation (its process, an agent, recovery) writes
+    Cancelled without the mark."""
+    if cls is not prefect_states.Cancelled or run["state"] != "Cancelling":
+        return serialized
+    parent = ((run.get("serialized_state") or {}).get("context") or {}).get(CANCELLED_WITH_PARENT)
+    context = serialized.get("context") or {}
+    if parent is None or CANCELLED_WITH_PARENT in context:
+        return serialized
+    return {**serialized, "context": {**context, CANCELLED_WITH_PARENT: parent}}
 
 
 def _is_requeue(cls: type, previous: Optional[str]) -> bool:
@@ -148,13 +181,16 @@ def _check_submitted_lock(conn: Connection, run: Dict[str, Any]) -> None:
     as "someone else took it". A run put back in the queue (a restart, a Lazarus reschedule)
     can be submitted again at once."""
     if run["state"] not in QUEUE_STATES:
-        raise ApiError("State update failed: this run has already been submitted.")
+        raise ApiError("State update failed: this run has already been submitted."
+                       if not is_finished(run["state"]) else
+                       f"State update failed: this run has already been submitted and is {run['state']}.")
 
 
 def cancel_children(conn: Connection, parent: Dict[str, Any]) -> List[str]:
     """Cancel the unfinished children of `parent` (runs whose context names it as
     `parent_flow_run_id`), and theirs, unless a child was created detached
-    (`cancel_with_parent: false` in its context). Returns the ids cancelled here.
+    (`cancel_with_parent: false` in its context). Returns the ids cancelled here. Their
+    Cancelling/Cancelled states carry `context: {"cancelled_with_parent": <parent id>}`.
 
     Children already Cancelling or finished are skipped, which also ends the recursion
     on a (forged) cycle of parents."""
@@ -165,7 +201,8 @@ def cancel_children(conn: Connection, parent: Dict[str, Any]) -> List[str]:
             continue
         if child["state"] == "Cancelling" or is_finished(child["state"]):
             continue
-        cancel_flow_run(conn, child["id"], message)  # cascades further through set_flow_run_state
+        # cascades further through set_flow_run_state
+        cancel_flow_run(conn, child["id"], message, context={CANCELLED_WITH_PARENT: parent["id"]})
         cancelled.append(child["id"])
     return cancelled
 
@@ -178,18 +215,32 @@ def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str])
             record_state(conn, "task_run", task_run, serialized)
 
 
-def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> Dict[str, Any]:
+def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any, version: Optional[int] = None,
+                       locking: bool = True) -> Dict[str, Any]:
+    """Give a task run a new state; a Running state needs its flow run Running (as Prefect
+    Server), and, with version locking on, the task run's current version when one is given
+    and a task run not Running already (see locking.py); a finished task run takes only
+    the states transitions.py allows."""
     task_run = fetch_row(conn, "task_run", lock=True, id=str(task_run_id))
     if task_run is None:
         raise ApiError(f"State update failed for task run ID {task_run_id}: no such task run.")
     cls = _check_payload(serialized)
+    check_transition("task run", task_run, cls)
+    flow_run = None
+    if issubclass(cls, (prefect_states.Running, prefect_states.Submitted)):
+        flow_run = fetch_row(conn, "flow_run", ("id", "state", "flow_group_id"), id=task_run["flow_run_id"])
     if issubclass(cls, prefect_states.Running):
-        flow_run = fetch_row(conn, "flow_run", id=task_run["flow_run_id"])
         if flow_run is None or flow_run["state"] != "Running":
             raise ApiError(
                 f"State update failed for task run ID {task_run_id}: provided a running state but "
                 f"associated flow run {task_run['flow_run_id']} is not in a running state."
             )
+        if locking_enabled(conn, flow_run["flow_group_id"], locking):
+            check_running("task run", task_run, version)
+            check_not_running(task_run)
+    elif issubclass(cls, prefect_states.Submitted) and version is not None and flow_run is not None \
+            and locking_enabled(conn, flow_run["flow_group_id"], locking):
+        check_submitted("task run", task_run, version)
     current = task_run.get("serialized_state") or {}
     if not serialized.get("cached_inputs") and current.get("cached_inputs"):
         serialized = {**serialized, "cached_inputs": current["cached_inputs"]}
@@ -197,8 +248,10 @@ def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any) -> D
     return {"id": task_run["id"], "status": "SUCCESS", "message": None}
 
 
-def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] = None) -> str:
-    """Cancel a run: finished runs stay as they are, running ones go Cancelling, others Cancelled."""
+def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] = None,
+                    context: Optional[Dict[str, Any]] = None) -> str:
+    """Cancel a run: finished runs stay as they are, running ones go Cancelling, others
+    Cancelled; `context` goes into the new state's context."""
     run = fetch_row(conn, "flow_run", lock=True, id=str(flow_run_id))
     if run is None:
         raise ApiError(f"Invalid flow run ID: {flow_run_id}.")
@@ -206,8 +259,8 @@ def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] =
         return run["state"]
     new: prefect_states.State
     if run["state"] and issubclass(state_class(run["state"]), prefect_states.Running):
-        new = prefect_states.Cancelling(message or "Flow run is cancelling")
+        new = prefect_states.Cancelling(message or "Flow run is cancelling", context=context)
     else:
-        new = prefect_states.Cancelled(message or "Flow run is cancelled")
+        new = prefect_states.Cancelled(message or "Flow run is cancelled", context=context)
     set_flow_run_state(conn, run["id"], new.serialize())
     return type(new).__name__

@@ -14,14 +14,16 @@ from .budget import UNLIMITED, Budget
 class RequestContext:
     """What a resolver may use: the database, the request's headers, one read connection,
     the request's time budget, the batches of rows fetched so far (see resolvers/tables.py),
-    and the backend's recovery policy (for runs reported dead)."""
+    the backend's recovery policy (for runs reported dead) and whether version locking is
+    on for the whole backend (api/locking.py)."""
 
     def __init__(self, db: Database, tenant_id: str, headers: Mapping[str, str],
                  polls: Optional[RunnerPolls] = None, budget: Budget = UNLIMITED,
-                 recovery_policy: Optional[RecoveryPolicy] = None) -> None:
+                 recovery_policy: Optional[RecoveryPolicy] = None, version_locking: bool = True) -> None:
         self.db = db
         self.polls = polls
         self.recovery_policy = recovery_policy
+        self.version_locking = version_locking
         self.tenant_id = tenant_id
         self.budget = budget
         self.agent_id: Optional[str] = headers.get("x-prefect-agent-id") or None

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from ..storage.relations import RELATIONS
 from ..storage.selection import numeric_columns, ordered_columns
-from ..storage.tables import TABLES, is_json
+from ..storage.tables import API_TABLES as TABLES, is_json
 
 SCALARS = ["uuid", "timestamptz", "jsonb", "String", "Int", "Boolean"]
 

@@ -18,14 +18,24 @@ class PeriodicService:
         self.db = db
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._leading = False
 
     def run_once(self) -> Any:
         raise NotImplementedError
 
+    def on_leadership(self, leading: bool) -> None:
+        """Called when this process takes (True) or loses (False) the services' lead, on a
+        database several processes share."""
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if self.db is None or self.db.leads():
+                leading = self.db is None or self.db.leads()
+                shared = self.db is not None and self.db.shares_processes  # else always the leader
+                if shared and leading != self._leading:
+                    self._leading = leading
+                    self.on_leadership(leading)
+                if leading:
                     self.run_once()
             except Exception:  # a sweep must never take the server down
                 logger.exception("%s sweep failed", self.name)

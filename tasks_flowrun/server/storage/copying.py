@@ -45,7 +45,8 @@ def copy_database(source: Database, target: Database,
     CopyRefused if the target holds anything but the default tenant a server creates at
     its first start (that tenant is replaced by the source's).
     """
-    tables = [_raw(t) for t in metadata.sorted_tables]
+    # (not the server processes' presence rows: they describe the source's live processes)
+    tables = [_raw(t) for t in metadata.sorted_tables if not t.info.get("transient")]
     copied: Dict[str, int] = {}
     with source.engine.connect() as reader, target.write() as writer:
         _snapshot(reader)

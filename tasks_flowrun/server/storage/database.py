@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..changes import STATE, ChangeFeed
 from ..settings import is_database_url
 from .migrations import SchemaUpgrade
+from .presence import Peer
 
 _CHANGES = "tasks_flowrun.changes"  # the flow runs a write transaction changed
 _AFTER_COMMIT = "tasks_flowrun.after_commit"  # what to do once it has committed
@@ -102,6 +103,28 @@ class Database:
         """Raise unless the database answers a trivial query."""
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+    # -- the server processes sharing the database (see availability.py) -----------------
+
+    shares_processes = False  # whether several server processes may use this database
+
+    def watch_availability(self, availability: Any) -> None:
+        """Tell `availability` (an `availability.Availability`) when a part of this store
+        that carries flow runs' signs of life fails and recovers (nothing to tell with one
+        process)."""
+
+    def report_presence(self, available_for: Optional[float], gap_reason: Optional[str]) -> None:
+        """Prove the database answers (raise if not); where several processes share it, also
+        record that this one is up and has heard flow runs for `available_for` seconds
+        (None: it cannot now)."""
+        self.ping()
+
+    def peers(self) -> List[Peer]:
+        """What the other server processes on the database last reported (none here)."""
+        return []
+
+    def drop_peers(self, process_ids: List[str]) -> None:
+        """Forget processes judged gone."""
 
     def leads(self) -> bool:
         """Whether this process runs the background services (schedules, recovery): always

@@ -13,11 +13,16 @@
   batched once a second on the same channel, recorded by every process.
 - The background services run in one process at a time: the one holding a session-level
   advisory lock on a dedicated connection (released by PostgreSQL when that process dies).
+- Each process reports every second that it is up and since when it could hear flow runs
+  (`server_process`), and says when its listener lost its connection (its polls then stop
+  reaching the others): the leader pauses recovery while any process cannot hear flow runs
+  (see availability.py, services/peers.py).
 """
 import datetime as dt
 import json
 import logging
 import os
+import socket
 import threading
 import uuid
 import zlib
@@ -30,6 +35,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from .database import Database, forget_noted, run_after_commit, take_after_commit, take_changes
 from .migrations import prepare_schema
+from .presence import Peer, drop_presence, peers, record_presence
 
 logger = logging.getLogger("tasks_flowrun.server")
 
@@ -69,7 +75,8 @@ class PostgresDatabase(Database):
             options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         self.engine = sa.create_engine(self.url, pool_size=POOL_SIZE, max_overflow=32, pool_pre_ping=True,
                                        connect_args=options)
-        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process's notifications
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process's notifications and presence
+        self._availability: Any = None  # availability.Availability, once watched
         self._stop = threading.Event()
         self._leader: Optional[psycopg.Connection] = None
         self._leader_lock = threading.Lock()
@@ -121,6 +128,8 @@ class PostgresDatabase(Database):
                 with psycopg.connect(_libpq_dsn(self.url), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
+                    if self._availability is not None:
+                        self._availability.available("listener", "the PostgreSQL change listener is connected again")
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=POLL_FLUSH_SECONDS):
                             self._receive(note.payload)
@@ -129,6 +138,9 @@ class PostgresDatabase(Database):
                 if self._stop.is_set():
                     return
                 logger.warning("Lost the PostgreSQL change listener (%s); reconnecting", exc)
+                if self._availability is not None:  # self-polls shared by other processes are missed meanwhile
+                    self._availability.unavailable("listener", f"the PostgreSQL change listener lost its connection "
+                                                               f"({str(exc).strip() or type(exc).__name__})")
                 self._listening.set()
                 self._stop.wait(RECONNECT_SECONDS)
 
@@ -164,6 +176,25 @@ class PostgresDatabase(Database):
             payload = json.dumps({"from": self._token, "polls": items[start:start + POLLS_PER_NOTICE]})
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
+    # -- the server processes sharing the database -----------------------------------------
+
+    shares_processes = True
+
+    def watch_availability(self, availability: Any) -> None:
+        self._availability = availability
+
+    def report_presence(self, available_for: Optional[float], gap_reason: Optional[str]) -> None:
+        with self.write() as conn:
+            record_presence(conn, self._token, socket.gethostname(), os.getpid(), available_for, gap_reason)
+
+    def peers(self) -> List[Peer]:
+        with self.read() as conn:
+            return peers(conn, self._token)
+
+    def drop_peers(self, process_ids: List[str]) -> None:
+        with self.write() as conn:
+            drop_presence(conn, process_ids)
+
     # -- the background services' leader -----------------------------------------------
 
     def leads(self) -> bool:
@@ -198,6 +229,10 @@ class PostgresDatabase(Database):
     def dispose(self) -> None:
         self._stop.set()
         self._listener.join(timeout=5)
+        try:  # stopping cleanly: no longer a process whose silence pauses recovery
+            self.drop_peers([self._token])
+        except Exception as exc:
+            logger.warning("Could not remove this process from server_process: %s", exc)
         with self._leader_lock:
             self._drop_leader()
         super().dispose()

@@ -11,7 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -178,7 +178,7 @@ def update_row(conn: Connection, table_name: str, row_id: str, values: Dict[str,
 
 @lru_cache(maxsize=None)
 def _select(table_name: str, columns: Tuple[str, ...], equal: Tuple[Tuple[str, bool], ...],
-            order: Tuple[str, ...], limited: bool, for_update: bool) -> Any:
+            order: Tuple[str, ...], limited: bool, lock: Union[bool, str]) -> Any:
     table = TABLES[table_name]
     query = sa.select(*(table.c[c] for c in columns))
     for column, is_null in equal:
@@ -186,13 +186,13 @@ def _select(table_name: str, columns: Tuple[str, ...], equal: Tuple[Tuple[str, b
     query = query.order_by(*(table.c[c] for c in order))
     if limited:
         query = query.limit(sa.bindparam("_limit"))
-    if for_update:
-        query = query.with_for_update()
+    if lock:
+        query = query.with_for_update(read=lock == "share")
     return query
 
 
 def fetch_rows(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None,
-               order: Sequence[str] = DEFAULT_ORDER, limit: Optional[int] = None, lock: bool = False,
+               order: Sequence[str] = DEFAULT_ORDER, limit: Optional[int] = None, lock: Union[bool, str] = False,
                **equal: Any) -> List[Dict[str, Any]]:
     """Rows whose columns equal `equal` (None matches NULL), with the chosen columns, in
     `order` (column names, ascending).
@@ -200,6 +200,8 @@ def fetch_rows(conn: Connection, table_name: str, columns: Optional[Iterable[str
     `lock=True` locks the rows until the transaction ends (`FOR UPDATE` on PostgreSQL, where
     several processes write at once; SQLite serializes whole write transactions anyway):
     read them this way before a decision that must not race (a state change, a version).
+    `lock="share"` (`FOR SHARE`) lets other such readers through and holds back writers
+    that lock the rows (e.g. a parent run's cancellation while its children are created).
     """
     names = tuple(columns) if columns else tuple(c.name for c in TABLES[table_name].columns)
     query = _select(table_name, names, tuple((c, v is None) for c, v in equal.items()), tuple(order),
@@ -210,7 +212,7 @@ def fetch_rows(conn: Connection, table_name: str, columns: Optional[Iterable[str
     return tolerant(conn, lambda: [dict(zip(names, row)) for row in conn.execute(query, params)])
 
 
-def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None, lock: bool = False,
+def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None, lock: Union[bool, str] = False,
               **equal: Any) -> Optional[Dict[str, Any]]:
     rows = fetch_rows(conn, table_name, columns, limit=1, lock=lock, **equal)
     return rows[0] if rows else None

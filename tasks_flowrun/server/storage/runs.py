@@ -5,8 +5,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .jsonsql import PARENT_KEY, key_text, labels_fit
-from .rows import delete_rows, fetch_rows
-from .tables import flow_run, task_run, task_run_state
+from .rows import delete_rows, fetch_rows, insert_rows
+from ..timestamps import clock
+from .tables import deleted_flow_run, flow_run, flow_run_state, task_run, task_run_state
 
 _RUN_FOR_KEY = sa.select(flow_run.c.id).where(flow_run.c.flow_group_id == sa.bindparam("group"),
                                               flow_run.c.idempotency_key == sa.bindparam("key"))
@@ -39,12 +40,67 @@ def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optio
 
 
 def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
-    """Delete a flow run with its states, task runs (and their states) and logs."""
+    """Delete a flow run with its states, task runs (and their states) and logs; its id is
+    kept in `deleted_flow_run`."""
     task_run_ids = [r["id"] for r in fetch_rows(conn, "task_run", ["id"], flow_run_id=flow_run_id)]
     delete_rows(conn, "task_run_state", "task_run_id", task_run_ids)
     for table in ("task_run", "flow_run_state", "log"):
         delete_rows(conn, table, "flow_run_id", [flow_run_id])
-    return delete_rows(conn, "flow_run", "id", [flow_run_id]) > 0
+    deleted = delete_rows(conn, "flow_run", "id", [flow_run_id]) > 0
+    if deleted:
+        insert_rows(conn, "deleted_flow_run", [{"id": flow_run_id, "deleted": clock.now_text()}],
+                    conflict_target=("id",))
+    return deleted
+
+
+def was_deleted(conn: Connection, flow_run_id: str) -> bool:
+    """Whether a flow run with this id existed and was deleted."""
+    query = sa.select(deleted_flow_run.c.id).where(deleted_flow_run.c.id == flow_run_id)
+    return conn.execute(query).first() is not None
+
+
+def latest_submitted_versions(conn: Connection, flow_run_ids: Sequence[str]) -> Dict[str, int]:
+    """For each flow run, the version of its latest Submitted state (runs never submitted
+    are absent): which deployment of a run is the current one."""
+    found: Dict[str, int] = {}
+    ids = list(dict.fromkeys(flow_run_ids))
+    for start in range(0, len(ids), 500):
+        query = (sa.select(flow_run_state.c.flow_run_id, sa.func.max(flow_run_state.c.version))
+                 .where(flow_run_state.c.flow_run_id.in_(ids[start:start + 500]),
+                        flow_run_state.c.state == "Submitted")
+                 .group_by(flow_run_state.c.flow_run_id))
+        found.update({row[0]: int(row[1]) for row in conn.execute(query)})
+    return found
+
+
+def run_states(conn: Connection, flow_run_ids: Sequence[str]) -> Dict[str, str]:
+    """The state name of each existing flow run among `flow_run_ids`."""
+    found: Dict[str, str] = {}
+    ids = list(flow_run_ids)
+    for start in range(0, len(ids), 500):
+        query = sa.select(flow_run.c.id, flow_run.c.state).where(flow_run.c.id.in_(ids[start:start + 500]))
+        found.update({row[0]: row[1] for row in conn.execute(query)})
+    return found
+
+
+def touch_heartbeats(conn: Connection, flow_run_ids: Sequence[str], now: str) -> None:
+    """Record a heartbeat at `now` for each of the flow runs."""
+    ids = list(flow_run_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        conn.execute(sa.update(flow_run).where(flow_run.c.id.in_(chunk)).values(heartbeat=now, updated=now))
+
+
+def bump_task_run_versions(conn: Connection, flow_run_id: str, final_states: Sequence[str],
+                           exclude: Sequence[str], now: str) -> int:
+    """Add one to the version of the flow run's task runs that are not in `final_states`,
+    but those in `exclude`; returns how many changed."""
+    query = (sa.update(task_run).where(task_run.c.flow_run_id == flow_run_id,
+                                       sa.or_(task_run.c.state.is_(None), task_run.c.state.not_in(list(final_states))))
+             .values(version=task_run.c.version + 1, updated=now))
+    if exclude:
+        query = query.where(task_run.c.id.not_in(list(exclude)))
+    return conn.execute(query).rowcount
 
 
 def child_runs(conn: Connection, parent_flow_run_id: str) -> List[Dict[str, Any]]:

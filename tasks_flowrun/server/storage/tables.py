@@ -301,4 +301,30 @@ message = sa.Table(
     *_stamps(),
 )
 
+# Added by revision 0006. The ids of deleted flow runs, so that a child naming a deleted run
+# as its parent is refused (api/parents.py) rather than created under a run that is gone.
+deleted_flow_run = sa.Table(
+    "deleted_flow_run", metadata,
+    uuid_column("id", primary_key=True),
+    time_column("deleted", nullable=False),
+    info={"internal": True},
+)
+
+# Added by revision 0006. The server processes sharing the database (PostgreSQL), each
+# rewriting its row every second: when (on the database's clock, epoch seconds) it last
+# reported, and since when it could hear flow runs (NULL: it cannot now; see
+# availability.py). The process leading the services pauses recovery while one is silent.
+server_process = sa.Table(
+    "server_process", metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("host", sa.String),
+    sa.Column("pid", sa.Integer),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("available_since", sa.Float),
+    sa.Column("gap_reason", sa.String),
+    info={"internal": True, "transient": True},
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}
+# The tables the GraphQL API serves (internal bookkeeping tables stay out of it).
+API_TABLES = {name: t for name, t in TABLES.items() if not t.info.get("internal")}

@@ -54,6 +54,19 @@ def disable_flow_lazarus_process(conn, ctx, input: Dict[str, Any]) -> Dict[str, 
 
 
 @mutation
+def enable_flow_version_lock(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    """Version locking on for the flow's group (all its versions): see api/locking.py."""
+    flow_groups.update_setting(conn, input["flow_id"], version_locking_enabled=True)
+    return _ok(True)
+
+
+@mutation
+def disable_flow_version_lock(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    flow_groups.update_setting(conn, input["flow_id"], version_locking_enabled=False)
+    return _ok(True)
+
+
+@mutation
 def set_flow_group_labels(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     return _ok(flow_groups.set_labels(conn, input["flow_group_id"], input.get("labels")))
 
@@ -92,7 +105,8 @@ def delete_flow_group(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 RESOLVERS = {f.__name__: f for f in (
     delete_flow_group,
     set_project_name, set_project_description, delete_flow, update_flow_project, enable_flow_heartbeat,
-    disable_flow_heartbeat, enable_flow_lazarus_process, disable_flow_lazarus_process, set_flow_group_labels,
+    disable_flow_heartbeat, enable_flow_lazarus_process, disable_flow_lazarus_process, enable_flow_version_lock,
+    disable_flow_version_lock, set_flow_group_labels,
     set_flow_group_run_config, set_flow_group_description, set_flow_group_default_parameters,
     set_flow_group_schedule, delete_flow_group_schedule,
 )}

@@ -5,7 +5,9 @@ from typing import Any, Dict, List
 from ...api import flow_runs, states, task_runs
 from ...api.agents import touch_agent
 from ...api.errors import ApiError
-from ...api.recovery import RecoveryPolicy, recover_run
+from ...api.recovery import DeployedAgain, RecoveryPolicy, recover_run
+from ...api.vouching import vouch_for_runs
+from ...storage.database import after_commit
 from .base import field_name, mutation
 
 
@@ -44,14 +46,17 @@ def _check_sizes(states: List[Dict[str, Any]]) -> None:
 @mutation
 def set_flow_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     _check_sizes(input["states"])
-    return {"states": [states.set_flow_run_state(conn, s["flow_run_id"], s["state"], agent_id=ctx.agent_id)
+    return {"states": [states.set_flow_run_state(conn, s["flow_run_id"], s["state"], agent_id=ctx.agent_id,
+                                                 version=s.get("version"), locking=ctx.version_locking)
                        for s in input["states"]]}
 
 
 @mutation
 def set_task_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     _check_sizes(input["states"])
-    return {"states": [states.set_task_run_state(conn, s["task_run_id"], s["state"]) for s in input["states"]]}
+    return {"states": [states.set_task_run_state(conn, s["task_run_id"], s["state"], version=s.get("version"),
+                                                 locking=ctx.version_locking)
+                       for s in input["states"]]}
 
 
 @mutation
@@ -97,14 +102,29 @@ def cancel_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 @mutation
 def report_dead_flow_run(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    """`success` when the run was recovered (rescheduled, failed or cancelled); else `error` says why not."""
+    """`success` when the run was recovered (rescheduled, failed or cancelled); else `error`
+    says why not. With `flow_run_version` (fenced), only if the deployment the agent saw die
+    is still the run's current one."""
     policy = ctx.recovery_policy or RecoveryPolicy()
     reason = (input.get("reason") or "its process died")[:500]
-    outcome = recover_run(conn, input["flow_run_id"], reason, policy, ctx.polls)
+    flow_run_id = str(input["flow_run_id"])
+    try:
+        outcome = recover_run(conn, flow_run_id, reason, policy, flow_run_version=input.get("flow_run_version"))
+    except DeployedAgain as exc:
+        return {"success": False, "error": str(exc)}
     if outcome is None:
         return {"success": False, "error": "the run is not Submitted, Running or Cancelling, or a task run "
                                            "waits on purpose: nothing to recover"}
+    if ctx.polls is not None:
+        after_commit(conn, lambda _db: ctx.polls.forget(flow_run_id))
     return {"success": True, "error": None}
+
+
+@mutation
+def report_live_flow_runs(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    """An agent vouches for its live flow processes (see api/vouching.py); `live` lists the
+    runs it was taken at its word for."""
+    return {"success": True, "live": vouch_for_runs(conn, input["flow_runs"], ctx.polls)}
 
 
 @mutation
@@ -122,5 +142,5 @@ RESOLVERS = {field_name(f): f for f in (
     create_flow_run_mutation, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
     get_or_create_task_run,
     set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
-    cancel_flow_run, report_dead_flow_run, delete_flow_run,
+    cancel_flow_run, report_dead_flow_run, report_live_flow_runs, delete_flow_run,
 )}

@@ -15,7 +15,7 @@ from ...storage.hasura import FilterError
 from ...storage.reads import select_related, select_rows
 from ...storage.relations import RELATIONS
 from ...storage.selection import Selection, select_rows_by_key
-from ...storage.tables import TABLES
+from ...storage.tables import API_TABLES as TABLES
 from ..errors import UserError
 from . import aggregates
 
