@@ -52,3 +52,25 @@ def test_a_runner_reporting_cancelled_also_cascades(api):
     child = _child(api, parent)
     api.set(parent, Cancelled("stopped by its runner"))
     assert api.run(child)["state"] == "Cancelled"
+
+
+def _latest_context(api, run_id):
+    rows = _post(api.url, "query($id: uuid!) { flow_run_state(where: {flow_run_id: {_eq: $id}}, "
+                          "order_by: {version: desc}, limit: 1) { state serialized_state } }", {"id": run_id})
+    latest = rows["flow_run_state"][0]
+    return latest["state"], latest["serialized_state"].get("context") or {}
+
+
+def test_a_child_cancelled_with_its_parent_says_so_and_keeps_saying_so_once_cancelled(api):
+    parent = api.new_run()
+    api.start(parent)
+    running, waiting, by_user = _child(api, parent), _child(api, parent), _child(api, parent)
+    api.start(running)
+    _post(api.url, CANCEL, {"input": {"flow_run_id": by_user}})  # a user cancels this one directly
+    _post(api.url, CANCEL, {"input": {"flow_run_id": parent}})
+    assert _latest_context(api, running) == ("Cancelling", {"cancelled_with_parent": parent})
+    assert _latest_context(api, waiting) == ("Cancelled", {"cancelled_with_parent": parent})
+    assert _latest_context(api, by_user) == ("Cancelled", {})
+    # its process (or its agent, or recovery) finishes the cancellation without the mark
+    api.set(running, Cancelled("Flow run is cancelled"))
+    assert _latest_context(api, running) == ("Cancelled", {"cancelled_with_parent": parent})

@@ -15,6 +15,7 @@ from prefect.engine.state import Cancelling, Paused, Running, Scheduled, Submitt
 from prefect.utilities.graphql import compress
 
 from tasks_flowrun.server.api.recovery import RecoveryPolicy
+from tasks_flowrun.server.availability import Availability, Clocks
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.services.recovery import Recovery, sweep_interval
 from tests.stores import fresh_database
@@ -230,3 +231,115 @@ def test_the_sweep_interval_follows_the_timeout():
     assert sweep_interval(120) == 24
     assert sweep_interval(3600) == 30
     assert sweep_interval(1) == 1
+
+
+# --- silence the backend caused is no evidence (availability.py) ----------------------------------
+
+
+def _history(api, run_id):
+    return _post(api.url, "query($id: uuid!) { flow_run_state(where: {flow_run_id: {_eq: $id}}, "
+                          "order_by: {version: asc}) { state serialized_state } }", {"id": run_id})["flow_run_state"]
+
+
+def test_silence_before_the_end_of_a_gap_does_not_count(backend):
+    api, server = backend
+    availability = server.app.state.availability
+    sweep = Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT), server.app.state.polls, availability=availability)
+    run_id = api.new_run()
+    api.start(run_id)
+    started = dt.datetime.now(dt.timezone.utc)
+    gap_end = started + dt.timedelta(seconds=60)  # the backend could not hear anything until then
+    availability.gap("a test gap", ended_at=gap_end.timestamp())
+    assert sweep.run_once(now=started + TIMEOUT + dt.timedelta(seconds=5))["rescheduled"] == []
+    assert sweep.run_once(now=gap_end + TIMEOUT - dt.timedelta(seconds=1))["rescheduled"] == []
+    assert sweep.run_once(now=gap_end + TIMEOUT + dt.timedelta(seconds=1))["rescheduled"] == [run_id]
+    assert "while the backend could not hear it" in api.run(run_id)["state_message"]
+
+
+def test_nothing_is_judged_while_the_backend_cannot_hear(backend):
+    api, server = backend
+    availability = server.app.state.availability
+    sweep = Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT), server.app.state.polls, availability=availability)
+    run_id = api.new_run()
+    api.start(run_id)
+    availability.unavailable("database", "a test outage")
+    try:
+        far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=5)
+        assert sweep.run_once(now=far) == {"rescheduled": [], "failed": [], "cancelled": []}
+    finally:
+        availability.available("database")
+    assert api.run(run_id)["state"] == "Running"
+
+
+def test_a_sweep_during_which_the_process_stopped_is_discarded(backend):
+    """After a SIGCONT the sweep may already be past its first look at the clocks: it looks
+    again before committing, and throws its work away if the process did not run meanwhile."""
+    api, server = backend
+    monotonic = _sequence([0.0, 0.5])  # then 30.5: the process was stopped during the sweep
+    availability = Availability(TIMEOUT.total_seconds(), clocks=Clocks(
+        monotonic=monotonic, wall=lambda: 1_000.0 + monotonic.last, boottime=lambda: None))
+    sweep = Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT), server.app.state.polls, availability=availability)
+    run_id = api.new_run()
+    api.start(run_id)
+    far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)  # (the tracker's clocks say 1970)
+    monotonic.then(30.5)
+    assert sweep.run_once(now=far) == {"rescheduled": [], "failed": [], "cancelled": []}
+    assert api.run(run_id)["state"] == "Running"
+    monotonic.then(31.0)
+    assert sweep.run_once(now=far)["rescheduled"] == [run_id]  # without a stop, the same sweep recovers it
+
+
+class _sequence:
+    """A clock returning the given readings in turn, then the last one (or the next given)."""
+
+    def __init__(self, readings):
+        self.readings = list(readings)
+        self.last = self.readings[0]
+
+    def then(self, reading):
+        self.readings.append(reading)
+
+    def __call__(self):
+        if self.readings:
+            self.last = self.readings.pop(0)
+        return self.last
+
+
+def test_a_polling_process_is_alive_even_when_its_heartbeats_stopped(backend):
+    """Its `prefect heartbeat` subprocess died; its own polls still prove it alive."""
+    api, server = backend
+    sweep = _sweeper(server)
+    run_id = api.new_run()
+    api.start(run_id)
+    time.sleep(1.0)
+    api.run(run_id)  # a poll, a second after the last heartbeat (the state change)
+    polled_at = server.app.state.polls.last(run_id)
+    assert sweep.run_once(now=polled_at + TIMEOUT - dt.timedelta(seconds=0.5))["rescheduled"] == []
+    assert sweep.run_once(now=polled_at + TIMEOUT + dt.timedelta(seconds=0.5))["rescheduled"] == [run_id]
+
+
+def test_submitted_runs_are_judged_by_the_submitted_timeout(backend):
+    api, server = backend
+    policy = RecoveryPolicy(TIMEOUT, submitted_timeout=dt.timedelta(seconds=600))
+    sweep = Recovery(server.app.state.db, policy, server.app.state.polls)
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    submitted_at = dt.datetime.now(dt.timezone.utc)
+    assert sweep.run_once(now=submitted_at + dt.timedelta(seconds=590))["rescheduled"] == []
+    assert sweep.run_once(now=submitted_at + dt.timedelta(seconds=610))["rescheduled"] == [run_id]
+    assert "timeout 600 s" in api.run(run_id)["state_message"]
+
+
+# --- what a rescheduled or cancelled run's states say (for the tasks) ------------------------------
+
+
+def test_a_rescheduled_runs_state_is_marked_recovered(backend):
+    api, server = backend
+    run_id = api.new_run()
+    api.start(run_id)
+    _sweeper(server).run_once(now=dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5))
+    latest = _history(api, run_id)[-1]
+    assert latest["state"] == "Scheduled"
+    assert latest["serialized_state"]["context"] == {"tasks_flowrun_recovered": True}
+    api.set(run_id, Scheduled("restarted by a user"))  # a user's restart carries no such mark
+    assert "tasks_flowrun_recovered" not in (_history(api, run_id)[-1]["serialized_state"].get("context") or {})
