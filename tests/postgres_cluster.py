@@ -154,6 +154,15 @@ class Cluster:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def halt(self) -> None:
+        """Stop the server (connections are closed, new ones refused), keeping its data and port."""
+        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port."""
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.folder / "server.log"),
+                  "-o", f"-p {self.port}")
+
     def stop(self) -> None:
         """Stop the server at once (nothing in it is worth a clean shutdown) and remove its folder."""
         if self.folder is None:

@@ -1,0 +1,221 @@
+"""The backend stopped, killed or suspended while a flow run's task runs, then back on the
+same database: the run is never rescheduled, its task runs once, the run ends Success. Then
+a late process: one that reports Running after recovery handed its run to another process is
+refused and runs nothing.
+
+With Prefect's stock LocalAgent (its flow processes heartbeat from a `prefect heartbeat`
+subprocess and poll their run, every 2 s here), times are scaled down but stay above how
+long Prefect's client takes to come back after an outage (it backs off up to 16 s between
+retries): a 20 s heartbeat timeout for a 30 s outage (1.5x), 8 s for a 12 s suspension
+(requests sent meanwhile wait in the socket and are served on SIGCONT). Those runs' signs
+of life come back at times the test does not control; the `paced client` tests make the
+same points deterministically, with a client that comes back 5 s after the backend (well
+within the timeout, but after the backend's first sweeps). Each test counts side effects
+(lines in marker files), not only final states.
+"""
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import requests
+from prefect.engine.state import Running, Scheduled, Submitted
+
+from tests.helpers import wait_until
+from tests.lifecycle.outages import Outage, ServerProcess
+from tests.server.test_recovery import Backend
+from tests.stores import fresh_database
+
+pytestmark = pytest.mark.e2e
+
+COMEBACK = 5.0  # seconds the paced client waits after the backend is back before heartbeating again
+HEARTBEAT = ("mutation($input: update_flow_run_heartbeat_input!) "
+             "{ update_flow_run_heartbeat(input: $input) { success } }")
+
+
+@pytest.fixture
+def make_outage(tmp_path: Path) -> Iterator[Callable[..., Outage]]:
+    made = []
+
+    def make(timeout: float, agent: bool = True) -> Outage:
+        home = tmp_path / f"home-{len(made)}"
+        home.mkdir()
+        workdir = tmp_path / f"work-{len(made)}"
+        workdir.mkdir()
+        server = ServerProcess(fresh_database(home, "outage"), home, "--heartbeat-timeout", f"{timeout:g}",
+                               "--submitted-timeout", f"{timeout:g}")
+        setup = Outage(server, home, workdir)
+        made.append(setup)
+        server.start()
+        if agent:
+            setup.start_agent()
+        return setup
+
+    yield make
+    for setup in made:
+        setup.close()
+
+
+def _running_task(outage: Outage) -> str:
+    """A run whose `work` task is running (and whose process has heartbeat and polled)."""
+    flow_id = outage.register()
+    run_id = outage.start_run(flow_id)
+    outage.wait_lines(run_id, "starts")
+    time.sleep(3)  # a heartbeat and a poll or two reach the backend
+    assert outage.run(run_id)["state"] == "Running"
+    return run_id
+
+
+def _stays_running(outage: Outage, run_id: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        run = outage.run(run_id)
+        assert run["state"] == "Running", run
+        time.sleep(0.5)
+
+
+def _ran_once_and_succeeded(outage: Outage, run_id: str) -> None:
+    outage.release()
+    final = outage.final(run_id)
+    assert final["state"] == "Success", final
+    assert final["times_resurrected"] == 0, final
+    assert outage.history(run_id) == ["Scheduled", "Submitted", "Running", "Success"]
+    assert len(outage.lines(run_id, "starts")) == 1  # the task's side effect happened once
+    assert len(outage.lines(run_id, "after")) == 1
+
+
+# --- Prefect's stock LocalAgent and flow processes ------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
+def test_a_backend_down_for_longer_than_the_timeout_reschedules_nothing(make_outage, signum):
+    outage = make_outage(timeout=20)
+    run_id = _running_task(outage)
+    outage.server.stop(signum)
+    time.sleep(30)
+    outage.server.start()  # same port, same database
+    _stays_running(outage, run_id, 20 + 5)  # past a full timeout (and a sweep) after the restart
+    _ran_once_and_succeeded(outage, run_id)
+
+
+def test_a_backend_suspended_for_longer_than_the_timeout_reschedules_nothing(make_outage):
+    outage = make_outage(timeout=8)
+    run_id = _running_task(outage)
+    outage.server.send(signal.SIGSTOP)
+    try:
+        time.sleep(12)
+    finally:
+        outage.server.send(signal.SIGCONT)
+    _stays_running(outage, run_id, 8 + 4)
+    _ran_once_and_succeeded(outage, run_id)
+    log = outage.server.log()
+    assert "Recovery grace period: the backend process did not run for" in log, log[-3000:]
+
+
+def test_a_late_process_cannot_start_a_run_recovery_handed_to_another(make_outage):
+    """The first process deployed for the run stops before it reports Running (after it read
+    the run's version); the Submitted timeout passes, recovery reschedules the run, the agent
+    deploys a second process, which runs the task. Then the first one goes on: its Running
+    carries a stale version and is refused; it starts nothing."""
+    outage = make_outage(timeout=8)
+    flow_id = outage.register()
+    run_id = outage.start_run(flow_id, hold_first=True)
+    [held_pid] = outage.wait_lines(run_id, "held")
+    outage.wait_lines(run_id, "starts", timeout=120)  # the second process runs `work`
+    run = outage.run(run_id)
+    assert run["state"] == "Running" and run["times_resurrected"] == 1, run
+    outage.release("go")  # the first process goes on, late
+    wait_until(lambda: _ended(int(held_pid)), timeout=60, what="the late process to end")
+    assert len(outage.lines(run_id, "starts")) == 1  # the late process started nothing
+    assert outage.history(run_id).count("Running") == 1
+    outage.release()
+    final = outage.final(run_id)
+    assert final["state"] == "Success", final
+    assert len(outage.lines(run_id, "starts")) == 1 and len(outage.lines(run_id, "after")) == 1
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+# --- a paced client: signs of life come back 5 s after the backend, deterministically --------------
+
+
+class PacedClient:
+    """A flow process's signs of life as the test paces them: a heartbeat every second while
+    `beating` is set."""
+
+    def __init__(self, url: str, run_id: str) -> None:
+        self.url, self.run_id = url, run_id
+        self.beating = threading.Event()
+        self.beating.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(1.0):
+            if self.beating.is_set():
+                try:
+                    requests.post(self.url, json={"query": HEARTBEAT,
+                                                  "variables": {"input": {"flow_run_id": self.run_id}}}, timeout=1)
+                except requests.RequestException:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _paced_run(outage: Outage) -> "tuple[Backend, str, PacedClient]":
+    api = Backend(outage.server.url)
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    api.set(run_id, Running("its process started"))
+    return api, run_id, PacedClient(outage.server.url, run_id)
+
+
+def _after_outage(api: Backend, client: PacedClient, run_id: str, timeout: float) -> None:
+    time.sleep(COMEBACK)
+    client.beating.set()
+    deadline = time.monotonic() + timeout + 4
+    while time.monotonic() < deadline:
+        run = api.run(run_id)
+        assert run["state"] == "Running" and run["times_resurrected"] == 0, run
+        time.sleep(0.5)
+
+
+def test_paced_client_a_restarted_backend_waits_a_full_timeout_before_judging(make_outage):
+    outage = make_outage(timeout=8, agent=False)
+    api, run_id, client = _paced_run(outage)
+    try:
+        time.sleep(2)
+        client.beating.clear()
+        outage.server.stop(signal.SIGKILL)
+        time.sleep(12)
+        outage.server.start()
+        _after_outage(api, client, run_id, timeout=8)
+    finally:
+        client.close()
+
+
+def test_paced_client_a_resumed_backend_waits_a_full_timeout_before_judging(make_outage):
+    outage = make_outage(timeout=8, agent=False)
+    api, run_id, client = _paced_run(outage)
+    try:
+        time.sleep(2)
+        client.beating.clear()
+        outage.server.send(signal.SIGSTOP)
+        try:
+            time.sleep(12)
+        finally:
+            outage.server.send(signal.SIGCONT)
+        _after_outage(api, client, run_id, timeout=8)
+    finally:
+        client.close()
+    assert "Recovery grace period: the backend process did not run for 1" in outage.server.log()
