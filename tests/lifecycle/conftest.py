@@ -6,7 +6,7 @@ import os
 import signal
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List
 
 import pytest
 from prefect import Client
@@ -17,6 +17,7 @@ from prefect.utilities.storage import extract_flow_from_file
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.settings import ServerSettings
 from tests.helpers import prefect_env, start_agent, stop_process, wait_until
+from tests.lifecycle.outages import Outage, ServerProcess
 from tests.stores import fresh_database
 from tests.server.support import GraphQL
 
@@ -88,6 +89,31 @@ def lifecycle(tmp_path_factory) -> Iterator[Lifecycle]:
             finally:
                 stop_process(agent)
                 kill_processes_of(None, home=str(home))
+
+
+@pytest.fixture
+def make_outage(tmp_path: Path) -> Iterator[Callable[..., Outage]]:
+    """`make(timeout, agent=True)`: a real `tasks-flowrun server` process (heartbeat and
+    Submitted timeouts `timeout`) on a fresh database, with Prefect's stock LocalAgent."""
+    made = []
+
+    def make(timeout: float, agent: bool = True) -> Outage:
+        home = tmp_path / f"home-{len(made)}"
+        home.mkdir()
+        workdir = tmp_path / f"work-{len(made)}"
+        workdir.mkdir()
+        server = ServerProcess(fresh_database(home, "outage"), home, "--heartbeat-timeout", f"{timeout:g}",
+                               "--submitted-timeout", f"{timeout:g}")
+        setup = Outage(server, home, workdir)
+        made.append(setup)
+        server.start()
+        if agent:
+            setup.start_agent()
+        return setup
+
+    yield make
+    for setup in made:
+        setup.close()
 
 
 @pytest.fixture

@@ -17,45 +17,19 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
-
 import pytest
 import requests
 from prefect.engine.state import Running, Scheduled, Submitted
 
 from tests.helpers import wait_until
-from tests.lifecycle.outages import Outage, ServerProcess
+from tests.lifecycle.outages import Outage
 from tests.server.test_recovery import Backend
-from tests.stores import fresh_database
 
 pytestmark = pytest.mark.e2e
 
 COMEBACK = 5.0  # seconds the paced client waits after the backend is back before heartbeating again
 HEARTBEAT = ("mutation($input: update_flow_run_heartbeat_input!) "
              "{ update_flow_run_heartbeat(input: $input) { success } }")
-
-
-@pytest.fixture
-def make_outage(tmp_path: Path) -> Iterator[Callable[..., Outage]]:
-    made = []
-
-    def make(timeout: float, agent: bool = True) -> Outage:
-        home = tmp_path / f"home-{len(made)}"
-        home.mkdir()
-        workdir = tmp_path / f"work-{len(made)}"
-        workdir.mkdir()
-        server = ServerProcess(fresh_database(home, "outage"), home, "--heartbeat-timeout", f"{timeout:g}",
-                               "--submitted-timeout", f"{timeout:g}")
-        setup = Outage(server, home, workdir)
-        made.append(setup)
-        server.start()
-        if agent:
-            setup.start_agent()
-        return setup
-
-    yield make
-    for setup in made:
-        setup.close()
 
 
 def _running_task(outage: Outage) -> str:

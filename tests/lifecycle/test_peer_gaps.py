@@ -49,8 +49,8 @@ def _run_through(peer: ServerProcess):
 def _stays_running(url: str, run_id: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        run = _post(url, "query($id: uuid!) { flow_run_by_pk(id: $id) { state times_resurrected } }",
-                    {"id": run_id})["flow_run_by_pk"]
+        run = _post(url, "query($id: uuid!) { flow_run(where: {id: {_eq: $id}}) { state times_resurrected } }",
+                    {"id": run_id})["flow_run"][0]
         assert run["state"] == "Running" and run["times_resurrected"] == 0, run
         time.sleep(0.5)
 

@@ -57,8 +57,8 @@ def report_live(api: Backend, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def heartbeat_of(api: Backend, run_id: str) -> str:
-    return _post(api.url, "query($id: uuid!) { flow_run_by_pk(id: $id) { heartbeat } }",
-                 {"id": run_id})["flow_run_by_pk"]["heartbeat"]
+    return _post(api.url, "query($id: uuid!) { flow_run(where: {id: {_eq: $id}}) { heartbeat } }",
+                 {"id": run_id})["flow_run"][0]["heartbeat"]
 
 
 # --- fenced dead reports ------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_vouching_keeps_a_run_that_went_silent_alive_and_only_while_it_lasts(ser
     for run_id in (vouched, silent):
         versions[run_id] = deploy(api, run_id)
         api.set(run_id, Running("process started"))
-        api.run(run_id)  # the flow process's own poll (flow_run_by_pk)
+        api.poll(run_id)  # the flow process's own poll
     last_poll = max(polls.last(vouched), polls.last(silent))
     time.sleep(1.5)  # both processes went silent; the agent vouches for one (its pid is alive)
     assert report_live(api, [{"flow_run_id": vouched, "flow_run_version": versions[vouched]}])["live"] == [vouched]

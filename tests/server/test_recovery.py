@@ -68,9 +68,17 @@ class Backend:
               {"input": {"states": [{"task_run_id": task_run_id, "state": state.serialize()}]}})
 
     def run(self, run_id):
-        return _post(self.url, "query($id: uuid!) { flow_run_by_pk(id: $id) { state state_message state_start_time "
-                               "times_resurrected version task_runs { id state task { slug } } "
-                               "logs { level message } } }", {"id": run_id})["flow_run_by_pk"]
+        """The run as a user or a waiting parent reads it (`flow_run(where:)`: no sign of life)."""
+        rows = _post(self.url, "query($id: uuid!) { flow_run(where: {id: {_eq: $id}}) { state state_message "
+                               "state_start_time times_resurrected version task_runs { id state task { slug } } "
+                               "logs { level message } } }", {"id": run_id})["flow_run"]
+        return rows[0] if rows else None
+
+    def poll(self, run_id):
+        """What a flow process does while it runs: read its own run by id (`flow_run_by_pk`,
+        Prefect's `Client.get_flow_run_info`), which the backend counts as proof it is alive."""
+        return _post(self.url, "query($id: uuid!) { flow_run_by_pk(id: $id) { state version } }",
+                     {"id": run_id})["flow_run_by_pk"]
 
     def task_states(self, run_id):
         return {t["task"]["slug"]: t["state"] for t in self.run(run_id)["task_runs"]}
@@ -147,7 +155,7 @@ def test_an_orphaned_heartbeat_does_not_keep_a_dead_run_alive(backend):
     sweep = _sweeper(server)
     run_id = api.new_run()
     api.start(run_id)
-    api.run(run_id)  # the flow process's own poll (flow_run_by_pk)
+    api.poll(run_id)  # the flow process's own poll
     polled_at = server.app.state.polls.last(run_id)
     assert polled_at is not None
 
@@ -167,7 +175,7 @@ def test_a_live_run_that_keeps_polling_is_left_alone(backend):
     api.start(run_id)
     heartbeat = "mutation($input: update_flow_run_heartbeat_input!) { update_flow_run_heartbeat(input: $input) { success } }"
     _post(api.url, heartbeat, {"input": {"flow_run_id": run_id}})
-    api.run(run_id)  # a poll
+    api.poll(run_id)
     assert sweep.run_once(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30))["rescheduled"] == []
 
 
@@ -312,7 +320,7 @@ def test_a_polling_process_is_alive_even_when_its_heartbeats_stopped(backend):
     run_id = api.new_run()
     api.start(run_id)
     time.sleep(1.0)
-    api.run(run_id)  # a poll, a second after the last heartbeat (the state change)
+    api.poll(run_id)  # a second after the last heartbeat (the state change)
     polled_at = server.app.state.polls.last(run_id)
     assert sweep.run_once(now=polled_at + TIMEOUT - dt.timedelta(seconds=0.5))["rescheduled"] == []
     assert sweep.run_once(now=polled_at + TIMEOUT + dt.timedelta(seconds=0.5))["rescheduled"] == [run_id]
