@@ -31,6 +31,7 @@ logger = logging.getLogger("tasks_flowrun.server")
 
 STALL_SECONDS = 3.0  # a monotonic step this long between two looks: the process did not run
 CLOCK_TOLERANCE = 2.0  # wall and monotonic steps differing by more: the wall clock jumped
+CLIENT_RETRY_PAUSE = 32.0  # the longest pause of Prefect 1's client between two retries of a request
 
 
 def _boottime() -> Optional[float]:
@@ -73,12 +74,15 @@ class Availability:
         - submitted_grace (float, optional): the same for Submitted runs (their timeout)
         - clocks (Clocks, optional): the clocks to compare
         - why_started (str, optional): the reason logged for the first grace period
+        - retry_allowance (float, optional): seconds added to every grace period for
+            clients backing off between retries (default: Prefect's longest pause, 32 s)
     """
 
     def __init__(self, grace: float, submitted_grace: Optional[float] = None, clocks: Clocks = Clocks(),
-                 why_started: str = "the backend just started") -> None:
+                 why_started: str = "the backend just started", retry_allowance: float = CLIENT_RETRY_PAUSE) -> None:
         self.grace = grace
         self.submitted_grace = submitted_grace
+        self.retry_allowance = retry_allowance
         self.clocks = clocks
         self._lock = threading.Lock()
         self._last = (clocks.monotonic(), clocks.wall(), clocks.boottime())
@@ -93,9 +97,15 @@ class Availability:
     # -- what recovery asks --------------------------------------------------------------
 
     def heard_since(self) -> Optional[dt.datetime]:
-        """The end of the last gap (UTC), or None while the backend cannot hear flow runs."""
+        """From when (UTC) a run's silence counts: the end of the last gap, plus the time
+        clients may take to retry; None while the backend cannot hear flow runs."""
         with self._lock:
-            return None if self._down else _utc(self._since)
+            return None if self._down else _utc(self._since + self.retry_allowance)
+
+    def available_for(self) -> Optional[float]:
+        """Seconds since the end of the last gap, or None while the backend cannot hear flow runs."""
+        with self._lock:
+            return None if self._down else max(0.0, self.clocks.wall() - self._since)
 
     def unavailable_reasons(self) -> List[str]:
         with self._lock:
@@ -125,7 +135,7 @@ class Availability:
                            "the runs' last signs of life are not comparable with now")
             if why is not None:  # (after a jump back, the earlier gap's end stays the later one)
                 self._gap_ended(max(wall, self._since), why, force=True)
-            elif self._in_grace and not self._down and wall >= self._since + self.grace:
+            elif self._in_grace and not self._down and wall >= self._since + self.retry_allowance + self.grace:
                 self._in_grace = False
                 logger.info("Recovery grace period over: flow runs silent for %g s are judged dead again.",
                             self.grace)
@@ -170,8 +180,8 @@ class Availability:
         if self._down:
             logger.log(level, "Recovery grace period: %s; recovery stays paused: %s.", why, "; ".join(self._down.values()))
             return
-        submitted = (f"; Submitted runs: before {_hhmmss(self._since + self.submitted_grace)}"
-                     if self.submitted_grace else "")
+        start = self._since + self.retry_allowance
+        submitted = f"; Submitted runs: before {_hhmmss(start + self.submitted_grace)}" if self.submitted_grace else ""
         logger.log(level, "Recovery grace period: %s. No flow run is judged dead before %s (a full heartbeat "
-                   "timeout of %g s of availability to report in%s).", why, _hhmmss(self._since + self.grace),
-                   self.grace, submitted)
+                   "timeout of %g s to report in, after %g s for clients to retry%s).", why,
+                   _hhmmss(start + self.grace), self.grace, self.retry_allowance, submitted)

@@ -45,9 +45,11 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / f"server-{self.port}.log"
         self.proc: Optional[subprocess.Popen] = None
+        self.started_at = 0.0  # monotonic time its last start began
 
     def start(self) -> "ServerProcess":
         log = open(self.log_path, "ab")
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(cli_command() + ["server", "--port", str(self.port), "--database", self.database,
                                                       *self.args], env=cli_env(self.home), stdout=log,
                                      stderr=subprocess.STDOUT)
@@ -61,6 +63,10 @@ class ServerProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{self.log()}")
             time.sleep(0.1)
+
+    def wait_grace_over(self, grace: float) -> None:
+        """Until the grace period of its start (`grace` seconds) is over: it judges runs."""
+        time.sleep(max(0.0, self.started_at + grace + 1 - time.monotonic()))
 
     def send(self, signum: int) -> None:
         assert self.proc is not None

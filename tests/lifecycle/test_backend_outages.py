@@ -3,15 +3,18 @@ same database: the run is never rescheduled, its task runs once, the run ends Su
 a late process: one that reports Running after recovery handed its run to another process is
 refused and runs nothing.
 
+Times are scaled down: an 8 s heartbeat timeout, outages of 12 s (1.5x). After a gap the
+backend waits a full timeout plus 32 s (the longest pause of Prefect's client between two
+retries of a failed request) before it judges a run; each test watches the run past that.
 With Prefect's stock LocalAgent (its flow processes heartbeat from a `prefect heartbeat`
-subprocess and poll their run, every 2 s here), times are scaled down but stay above how
-long Prefect's client takes to come back after an outage (it backs off up to 16 s between
-retries): a 20 s heartbeat timeout for a 30 s outage (1.5x), 8 s for a 12 s suspension
-(requests sent meanwhile wait in the socket and are served on SIGCONT). Those runs' signs
-of life come back at times the test does not control; the `paced client` tests make the
-same points deterministically, with a client that comes back 5 s after the backend (well
-within the timeout, but after the backend's first sweeps). Each test counts side effects
-(lines in marker files), not only final states.
+subprocess and poll their run, every 2 s here) the runs' signs of life come back when
+Prefect's client retries, at times the test does not control; the `paced client` tests make
+the same points deterministically, with a client that comes back 5 s after the backend
+(well within the grace period, but after the backend's first sweeps). Each test counts side
+effects (lines in marker files), not only final states.
+
+The test reads runs with `flow_run(where:)`: a by-id read would count as the flow process's
+own poll, a sign of life.
 """
 import signal
 import threading
@@ -21,12 +24,16 @@ import pytest
 import requests
 from prefect.engine.state import Running, Scheduled, Submitted
 
+from tasks_flowrun.server.availability import CLIENT_RETRY_PAUSE
 from tests.helpers import wait_until
 from tests.lifecycle.outages import Outage
 from tests.server.test_recovery import Backend
 
 pytestmark = pytest.mark.e2e
 
+TIMEOUT = 8
+OUTAGE = 12  # 1.5x the timeout
+GRACE = TIMEOUT + CLIENT_RETRY_PAUSE  # after a gap, no judgement for this long
 COMEBACK = 5.0  # seconds the paced client waits after the backend is back before heartbeating again
 HEARTBEAT = ("mutation($input: update_flow_run_heartbeat_input!) "
              "{ update_flow_run_heartbeat(input: $input) { success } }")
@@ -65,24 +72,24 @@ def _ran_once_and_succeeded(outage: Outage, run_id: str) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 def test_a_backend_down_for_longer_than_the_timeout_reschedules_nothing(make_outage, signum):
-    outage = make_outage(timeout=20)
+    outage = make_outage(timeout=TIMEOUT)
     run_id = _running_task(outage)
     outage.server.stop(signum)
-    time.sleep(30)
+    time.sleep(OUTAGE)
     outage.server.start()  # same port, same database
-    _stays_running(outage, run_id, 20 + 5)  # past a full timeout (and a sweep) after the restart
+    _stays_running(outage, run_id, GRACE + 4)  # past the grace period (and a sweep) after the restart
     _ran_once_and_succeeded(outage, run_id)
 
 
 def test_a_backend_suspended_for_longer_than_the_timeout_reschedules_nothing(make_outage):
-    outage = make_outage(timeout=8)
+    outage = make_outage(timeout=TIMEOUT)
     run_id = _running_task(outage)
     outage.server.send(signal.SIGSTOP)
     try:
-        time.sleep(12)
+        time.sleep(OUTAGE)
     finally:
         outage.server.send(signal.SIGCONT)
-    _stays_running(outage, run_id, 8 + 4)
+    _stays_running(outage, run_id, GRACE + 4)
     _ran_once_and_succeeded(outage, run_id)
     log = outage.server.log()
     assert "Recovery grace period: the backend process did not run for" in log, log[-3000:]
@@ -93,7 +100,7 @@ def test_a_late_process_cannot_start_a_run_recovery_handed_to_another(make_outag
     the run's version); the Submitted timeout passes, recovery reschedules the run, the agent
     deploys a second process, which runs the task. Then the first one goes on: its Running
     carries a stale version and is refused; it starts nothing."""
-    outage = make_outage(timeout=8)
+    outage = make_outage(timeout=TIMEOUT)
     flow_id = outage.register()
     run_id = outage.start_run(flow_id, hold_first=True)
     [held_pid] = outage.wait_lines(run_id, "held")
@@ -154,10 +161,10 @@ def _paced_run(outage: Outage) -> "tuple[Backend, str, PacedClient]":
     return api, run_id, PacedClient(outage.server.url, run_id)
 
 
-def _after_outage(api: Backend, client: PacedClient, run_id: str, timeout: float) -> None:
+def _after_outage(api: Backend, client: PacedClient, run_id: str) -> None:
     time.sleep(COMEBACK)
     client.beating.set()
-    deadline = time.monotonic() + timeout + 4
+    deadline = time.monotonic() + GRACE + 4
     while time.monotonic() < deadline:
         run = api.run(run_id)
         assert run["state"] == "Running" and run["times_resurrected"] == 0, run
@@ -165,31 +172,31 @@ def _after_outage(api: Backend, client: PacedClient, run_id: str, timeout: float
 
 
 def test_paced_client_a_restarted_backend_waits_a_full_timeout_before_judging(make_outage):
-    outage = make_outage(timeout=8, agent=False)
+    outage = make_outage(timeout=TIMEOUT, agent=False)
     api, run_id, client = _paced_run(outage)
     try:
         time.sleep(2)
         client.beating.clear()
         outage.server.stop(signal.SIGKILL)
-        time.sleep(12)
+        time.sleep(OUTAGE)
         outage.server.start()
-        _after_outage(api, client, run_id, timeout=8)
+        _after_outage(api, client, run_id)
     finally:
         client.close()
 
 
 def test_paced_client_a_resumed_backend_waits_a_full_timeout_before_judging(make_outage):
-    outage = make_outage(timeout=8, agent=False)
+    outage = make_outage(timeout=TIMEOUT, agent=False)
     api, run_id, client = _paced_run(outage)
     try:
         time.sleep(2)
         client.beating.clear()
         outage.server.send(signal.SIGSTOP)
         try:
-            time.sleep(12)
+            time.sleep(OUTAGE)
         finally:
             outage.server.send(signal.SIGCONT)
-        _after_outage(api, client, run_id, timeout=8)
+        _after_outage(api, client, run_id)
     finally:
         client.close()
     assert "Recovery grace period: the backend process did not run for 1" in outage.server.log()

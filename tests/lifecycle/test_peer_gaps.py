@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prefect.engine.state import Running, Scheduled, Submitted
 
+from tasks_flowrun.server.availability import CLIENT_RETRY_PAUSE
 from tests import stores
 from tests.lifecycle.outages import ServerProcess
 from tests.lifecycle.test_backend_outages import PacedClient
@@ -31,7 +32,7 @@ def pair(postgres_admin_url, tmp_path: Path):
     other = ServerProcess(database, tmp_path, "--heartbeat-timeout", str(TIMEOUT)).start()
     try:
         assert "took the lead" in leader.log() and "took the lead" not in other.log()
-        time.sleep(TIMEOUT + 2)  # both start-up grace periods are over
+        other.wait_grace_over(TIMEOUT + CLIENT_RETRY_PAUSE)  # both start-up grace periods are over
         yield leader, other
     finally:
         other.stop()

@@ -6,13 +6,15 @@ never rescheduled and its task runs once. Vouching as an agent whose deployment 
 current one keeps nothing alive: the run is rescheduled.
 
 The vouching agent is played by the test (what `tasks-flowrun agent` does every few
-seconds); the flow process is real. Heartbeat timeout 8 s, the lock held 20 s.
+seconds); the flow process is real. Heartbeat timeout 8 s, the lock held 20 s, once the
+backend's start-up grace period (the timeout plus 32 s for clients to retry) is over.
 """
 import threading
 import time
 
 import pytest
 
+from tasks_flowrun.server.availability import CLIENT_RETRY_PAUSE
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +61,7 @@ def _deployed_version(outage, run_id: str) -> int:
 def test_vouching_keeps_a_starved_process_alive_only_for_its_own_deployment(make_outage, own_deployment):
     outage = make_outage(timeout=8)
     flow_id = outage.register()
+    outage.server.wait_grace_over(8 + CLIENT_RETRY_PAUSE)
     run_id = outage.start_run(flow_id, hog=HOG_SECONDS)
     version = _deployed_version(outage, run_id)
     voucher = Voucher(outage.gql, run_id, version if own_deployment else version - 1)

@@ -15,10 +15,8 @@ import pytest
 import requests
 from prefect.engine.state import Running, Scheduled, Submitted, Success
 
-from tasks_flowrun.server.api.recovery import RecoveryPolicy
 from tasks_flowrun.server.embedded import EmbeddedServer
-from tasks_flowrun.server.services.recovery import Recovery
-from tests.server.test_recovery import Backend, _post
+from tests.server.test_recovery import Backend, _post, sweeper
 from tests.stores import fresh_database
 
 TIMEOUT = dt.timedelta(seconds=120)
@@ -130,7 +128,7 @@ def test_vouching_keeps_a_run_that_went_silent_alive_and_only_while_it_lasts(ser
     heartbeat mode) sends no heartbeat; its agent's vouching keeps it alive."""
     api, server = served
     polls = server.app.state.polls
-    sweep = Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT), polls)
+    sweep = sweeper(server)
     vouched, silent = api.new_run(), api.new_run()
     versions = {}
     for run_id in (vouched, silent):

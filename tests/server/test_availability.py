@@ -41,8 +41,8 @@ def clocks() -> FakeClocks:
     return FakeClocks()
 
 
-def _tracker(clocks: FakeClocks, **kwargs) -> Availability:
-    return Availability(GRACE, clocks=clocks.clocks(**kwargs))
+def _tracker(clocks: FakeClocks, retry_allowance: float = 0.0, **kwargs) -> Availability:
+    return Availability(GRACE, clocks=clocks.clocks(**kwargs), retry_allowance=retry_allowance)
 
 
 def _walk(tracker: Availability, clocks: FakeClocks, seconds: float, step: float = 0.5) -> None:
@@ -66,6 +66,18 @@ def test_the_start_opens_a_grace_period_that_ends_after_the_timeout(clocks, capl
     _walk(tracker, clocks, 2)
     assert any("grace period over" in m for m in _messages(caplog, logging.INFO))
     assert tracker.heard_since() == _at(START)  # normal running never moves it
+
+
+def test_clients_get_time_to_retry_on_top_of_the_timeout(clocks, caplog):
+    """Prefect's client pauses up to 32 s between two retries of a failed request."""
+    caplog.set_level(logging.INFO, logger="tasks_flowrun.server")
+    tracker = _tracker(clocks, retry_allowance=32.0)
+    assert tracker.heard_since() == _at(START + 32)
+    assert tracker.available_for() == 0.0
+    _walk(tracker, clocks, 32 + GRACE - 1)
+    assert not any("grace period over" in m for m in _messages(caplog, logging.INFO))
+    _walk(tracker, clocks, 2)
+    assert any("grace period over" in m for m in _messages(caplog, logging.INFO))
 
 
 def test_a_stopped_process_is_a_gap(clocks, caplog):

@@ -1,8 +1,8 @@
 """A real PostgreSQL outage (the cluster halted, then started again on the same port) while a
 flow run's process heartbeats: the backend pauses recovery while its database does not
 answer (and while its change listener is cut off), then gives the run a full timeout to
-report in, and says so in its log. The run's heartbeats come back 5 s after the database
-(as a client backing off would): never rescheduled.
+report in (plus 32 s for clients to retry), and says so in its log. The run's heartbeats come
+back 5 s after the database (as a client backing off would): never rescheduled.
 
 PostgreSQL runs only (a cluster of the test's own: halting it must not disturb other tests).
 """
@@ -14,6 +14,7 @@ import pytest
 import requests
 from prefect.engine.state import Running, Scheduled, Submitted
 
+from tasks_flowrun.server.availability import CLIENT_RETRY_PAUSE
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.settings import ServerSettings
 from tests.postgres_cluster import Cluster
@@ -56,14 +57,14 @@ def test_a_database_outage_pauses_recovery_then_gives_a_full_timeout(cluster, ca
         thread = threading.Thread(target=heartbeat, daemon=True)
         thread.start()
         try:
-            time.sleep(TIMEOUT + 2)  # past the start's grace period: the sweep judges runs
+            time.sleep(TIMEOUT + CLIENT_RETRY_PAUSE + 2)  # past the start's grace period: the sweep judges runs
             beating.clear()
             cluster.halt()
             time.sleep(1.5 * TIMEOUT)
             cluster.resume()
             time.sleep(5)
             beating.set()
-            deadline = time.monotonic() + TIMEOUT + 4
+            deadline = time.monotonic() + TIMEOUT + CLIENT_RETRY_PAUSE + 4
             while time.monotonic() < deadline:
                 run = api.run(run_id)
                 assert run["state"] == "Running" and run["times_resurrected"] == 0, run

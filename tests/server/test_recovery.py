@@ -90,8 +90,16 @@ def backend(tmp_path):
         yield Backend(server.url), server
 
 
+def sweeper(server, policy=None):
+    """A sweep of the test's own, driven with a `now` in the future. Its tracker started now
+    and adds no time for clients to retry (this file's runs are driven by the test)."""
+    policy = policy or RecoveryPolicy(TIMEOUT)
+    availability = Availability(policy.heartbeat_timeout.total_seconds(), retry_allowance=0)
+    return Recovery(server.app.state.db, policy, server.app.state.polls, availability=availability)
+
+
 def _sweeper(server, **policy):
-    return Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT, **policy), server.app.state.polls)
+    return sweeper(server, RecoveryPolicy(TIMEOUT, **policy))
 
 
 def test_dead_runs_rerun_their_unfinished_tasks_three_times_then_fail(backend):
@@ -258,9 +266,11 @@ def test_silence_before_the_end_of_a_gap_does_not_count(backend):
     started = dt.datetime.now(dt.timezone.utc)
     gap_end = started + dt.timedelta(seconds=60)  # the backend could not hear anything until then
     availability.gap("a test gap", ended_at=gap_end.timestamp())
+    counts_from = availability.heard_since()  # the gap's end, plus time for clients to retry (32 s)
+    assert counts_from == gap_end + dt.timedelta(seconds=32)
     assert sweep.run_once(now=started + TIMEOUT + dt.timedelta(seconds=5))["rescheduled"] == []
-    assert sweep.run_once(now=gap_end + TIMEOUT - dt.timedelta(seconds=1))["rescheduled"] == []
-    assert sweep.run_once(now=gap_end + TIMEOUT + dt.timedelta(seconds=1))["rescheduled"] == [run_id]
+    assert sweep.run_once(now=counts_from + TIMEOUT - dt.timedelta(seconds=1))["rescheduled"] == []
+    assert sweep.run_once(now=counts_from + TIMEOUT + dt.timedelta(seconds=1))["rescheduled"] == [run_id]
     assert "while the backend could not hear it" in api.run(run_id)["state_message"]
 
 
@@ -329,7 +339,7 @@ def test_a_polling_process_is_alive_even_when_its_heartbeats_stopped(backend):
 def test_submitted_runs_are_judged_by_the_submitted_timeout(backend):
     api, server = backend
     policy = RecoveryPolicy(TIMEOUT, submitted_timeout=dt.timedelta(seconds=600))
-    sweep = Recovery(server.app.state.db, policy, server.app.state.polls)
+    sweep = sweeper(server, policy)
     run_id = api.new_run()
     api.set(run_id, Submitted("taken", state=Scheduled()))
     submitted_at = dt.datetime.now(dt.timezone.utc)

@@ -17,11 +17,9 @@ from prefect.exceptions import VersionLockMismatchSignal
 from prefect.engine.state import Cancelled, Cached, Failed, Looped, Pending, Running, Scheduled, Submitted, Success
 from prefect.exceptions import ClientError
 
-from tasks_flowrun.server.api.recovery import RecoveryPolicy
 from tasks_flowrun.server.embedded import EmbeddedServer
-from tasks_flowrun.server.services.recovery import Recovery
 from tasks_flowrun.server.settings import ServerSettings
-from tests.server.test_recovery import Backend, _post
+from tests.server.test_recovery import Backend, _post, sweeper
 from tests.stores import fresh_database
 
 TIMEOUT = dt.timedelta(seconds=120)
@@ -184,7 +182,7 @@ def test_recovery_makes_a_dead_processs_versions_stale(served):
     read = task_runs(api, run_id)["b-1"]  # a task runner initialized, about to start `b-1`
     api.set_task(read["id"], Pending("not started yet"))
     read = task_runs(api, run_id)["b-1"]
-    sweep = Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT), server.app.state.polls)
+    sweep = sweeper(server)
     later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
     assert sweep.run_once(now=later)["rescheduled"] == [run_id]
     api.set(run_id, Submitted("deployed again", state=Scheduled()))
@@ -208,7 +206,7 @@ def test_cancelling_makes_unstarted_task_runs_versions_stale(api):
 def test_a_restart_resets_the_recovery_budget_and_makes_versions_stale(served):
     api, server = served
     run_id = running(api)
-    sweep = Recovery(server.app.state.db, RecoveryPolicy(TIMEOUT), server.app.state.polls)
+    sweep = sweeper(server)
     later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
     sweep.run_once(now=later)
     api.start(run_id)

@@ -118,7 +118,7 @@ def _silence(now: dt.datetime, last: dt.datetime, heard_since: Optional[dt.datet
 def _heard(last: dt.datetime, heard_since: Optional[dt.datetime]) -> str:
     if heard_since is None or heard_since <= last:
         return ""
-    return f", {_seconds(heard_since - last)} s of it while the backend could not hear it"
+    return f", {_seconds(heard_since - last)} s of it while the backend could not hear it or its clients were retrying"
 
 
 def recover_dead_runs(conn: Connection, now: dt.datetime, policy: RecoveryPolicy,

@@ -59,8 +59,7 @@ class AvailabilityWatch:
 
     def _watch_database(self) -> None:
         while not self._stop.wait(PING_SECONDS):
-            since = self.availability.heard_since()
-            available_for = None if since is None else max(0.0, self.availability.clocks.wall() - since.timestamp())
+            available_for = self.availability.available_for()
             reasons = self.availability.unavailable_reasons()
             self._ping_started = time.monotonic()
             try:
