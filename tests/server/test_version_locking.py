@@ -206,10 +206,9 @@ def test_cancelling_makes_unstarted_task_runs_versions_stale(api):
 def test_a_restart_resets_the_recovery_budget_and_makes_versions_stale(served):
     api, server = served
     run_id = running(api)
-    sweep = sweeper(server)
-    later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
-    sweep.run_once(now=later)
+    sweeper(server).run_once(now=dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5))
     api.start(run_id)
+    api.set_task(task_runs(api, run_id)["b-1"]["id"], Pending("never started"))
     api.set(run_id, Failed("it failed"))
     assert api.run(run_id)["times_resurrected"] == 1
     before = task_runs(api, run_id)
@@ -217,7 +216,8 @@ def test_a_restart_resets_the_recovery_budget_and_makes_versions_stale(served):
     run = api.run(run_id)
     assert run["state"] == "Scheduled" and run["times_resurrected"] == 0
     after = task_runs(api, run_id)
-    assert all(after[slug]["version"] > before[slug]["version"] for slug in before)
+    assert after["b-1"]["state"] == "Pending" and after["b-1"]["version"] == before["b-1"]["version"] + 1
+    assert after["a-1"]["version"] > before["a-1"]["version"]  # Running, reset to Pending
 
 
 # --- finished runs ---------------------------------------------------------------------------------
