@@ -16,6 +16,8 @@ def statements(server) -> Iterator[List[str]]:
     lock = threading.Lock()
 
     def record(_conn, _cursor, statement, *_args):
+        if statement.strip() == "SELECT 1" or "server_process" in statement:
+            return  # the backend's own database watch, once a second (services/availability.py)
         with lock:
             seen.append(statement)
 
