@@ -178,7 +178,8 @@ class Availability:
         self.last_gap = why
         self._in_grace = True
         if self._down:
-            logger.log(level, "Recovery grace period: %s; recovery stays paused: %s.", why, "; ".join(self._down.values()))
+            logger.log(level, "Recovery grace period: %s; recovery stays paused: %s.", why,
+                       "; ".join(self._down.values()))
             return
         start = self._since + self.retry_allowance
         submitted = f"; Submitted runs: before {_hhmmss(start + self.submitted_grace)}" if self.submitted_grace else ""

@@ -10,7 +10,6 @@ seconds); the flow process is real. Heartbeat timeout 8 s, the lock held 20 s, o
 backend's start-up grace period (the timeout plus 32 s for clients to retry) is over.
 """
 import threading
-import time
 
 import pytest
 

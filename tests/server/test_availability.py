@@ -128,7 +128,8 @@ def test_an_unavailable_source_pauses_judgement_until_it_recovers(clocks, caplog
     _walk(tracker, clocks, 60)
     tracker.unavailable("database", "the database does not answer (connection refused)")
     assert tracker.heard_since() is None
-    assert any(m.startswith("Recovery paused: the database does not answer") for m in _messages(caplog, logging.WARNING))
+    warnings = _messages(caplog, logging.WARNING)
+    assert any(m.startswith("Recovery paused: the database does not answer") for m in warnings)
     _walk(tracker, clocks, 20)
     assert tracker.heard_since() is None
     tracker.available("database", "the database answers again")

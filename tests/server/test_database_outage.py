@@ -72,7 +72,8 @@ def test_a_database_outage_pauses_recovery_then_gives_a_full_timeout(cluster, ca
         finally:
             stop.set()
             thread.join(timeout=5)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "tasks_flowrun.server" and r.levelno >= logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "tasks_flowrun.server" and r.levelno >= logging.WARNING]
     paused = [i for i, m in enumerate(warnings) if m.startswith(("Recovery paused: the database does not answer",
                                                                   "Recovery paused: the database has not answered"))]
     assert paused, warnings

@@ -99,8 +99,8 @@ def death_reason(run: Dict[str, Any], now: dt.datetime, policy: RecoveryPolicy,
         return None
     last_sign = max(signs)
     if _silence(now, last_sign, heard_since) > limit:
-        return f"no heartbeat nor other sign of life for {_seconds(now - last_sign)} s{_heard(last_sign, heard_since)} " \
-               f"(timeout {_seconds(limit)} s)"
+        return (f"no heartbeat nor other sign of life for {_seconds(now - last_sign)} s"
+                f"{_heard(last_sign, heard_since)} (timeout {_seconds(limit)} s)")
     if polled is None:
         return None  # its flow process has not polled in this state: heartbeats alone decide
     if _silence(now, polled, heard_since) > limit:

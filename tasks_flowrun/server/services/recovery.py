@@ -89,7 +89,8 @@ class Recovery(PeriodicService):
         except Exception as exc:
             if not _database_error(exc):
                 raise
-            self.availability.unavailable(DATABASE, f"the recovery sweep could not use the database ({exc.__class__.__name__})")
+            self.availability.unavailable(DATABASE, "the recovery sweep could not use the database "
+                                                    f"({exc.__class__.__name__})")
             return NOTHING
         for verb, ids in outcome.items():
             if ids:

@@ -212,8 +212,8 @@ def fetch_rows(conn: Connection, table_name: str, columns: Optional[Iterable[str
     return tolerant(conn, lambda: [dict(zip(names, row)) for row in conn.execute(query, params)])
 
 
-def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None, lock: Union[bool, str] = False,
-              **equal: Any) -> Optional[Dict[str, Any]]:
+def fetch_row(conn: Connection, table_name: str, columns: Optional[Iterable[str]] = None,
+              lock: Union[bool, str] = False, **equal: Any) -> Optional[Dict[str, Any]]:
     rows = fetch_rows(conn, table_name, columns, limit=1, lock=lock, **equal)
     return rows[0] if rows else None
 
