@@ -259,8 +259,8 @@ def cancel_flow_run(conn: Connection, flow_run_id: str, message: Optional[str] =
         return run["state"]
     new: prefect_states.State
     if run["state"] and issubclass(state_class(run["state"]), prefect_states.Running):
-        new = prefect_states.Cancelling(message or "Flow run is cancelling", context=context)
+        new = prefect_states.Cancelling(message or "Flow run is cancelling", context=context or {})
     else:
-        new = prefect_states.Cancelled(message or "Flow run is cancelled", context=context)
+        new = prefect_states.Cancelled(message or "Flow run is cancelled", context=context or {})
     set_flow_run_state(conn, run["id"], new.serialize())
     return type(new).__name__

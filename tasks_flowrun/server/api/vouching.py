@@ -39,5 +39,9 @@ def vouch_for_runs(conn: Connection, reports: List[Dict[str, Any]], polls: Optio
     live = [i for i in ids if states.get(i) in LIVE_STATES and submitted.get(i) == versions[i] + 1]
     touch_heartbeats(conn, live, clock.now_text())
     if polls is not None and live:
-        after_commit(conn, lambda _db: [polls.saw(run_id) for run_id in live])
+        def record_polls(_db: Any) -> None:
+            for run_id in live:
+                polls.saw(run_id)
+
+        after_commit(conn, record_polls)
     return live
