@@ -168,6 +168,13 @@ class Availability:
         with self._lock:
             return list(self._down)
 
+    def forget(self, prefix: str) -> None:
+        """Drop the unavailable sources whose name starts with `prefix`, with no gap (e.g.
+        the peers a process that no longer leads recovery stops watching)."""
+        with self._lock:
+            for source in [s for s in self._down if s.startswith(prefix)]:
+                del self._down[source]
+
     # -- inside the lock ------------------------------------------------------------------
 
     def _gap_ended(self, at: float, why: str, level: int = logging.WARNING, force: bool = False) -> None:

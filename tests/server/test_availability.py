@@ -221,3 +221,15 @@ def test_a_peer_that_stopped_cleanly_ends_a_gap(clocks):
     clocks.run(1)
     peers.fold([], lambda ids: None)  # its row was removed when it stopped
     assert tracker.heard_since() == _at(clocks.wall)
+
+
+def test_a_process_that_stops_leading_forgets_the_peers_it_watched(clocks):
+    """Else it would report itself unable to hear flow runs (its presence row), for gaps of
+    processes it no longer watches, and pause the new leader for good."""
+    tracker = _tracker(clocks)
+    _walk(tracker, clocks, 60)
+    peers = PeerWatch(tracker, drop_after=GRACE)
+    peers.fold([_peer(silent_for=5)], lambda ids: None)
+    assert tracker.heard_since() is None
+    peers.stop_watching()
+    assert tracker.heard_since() == _at(START) and tracker.available_for() is not None

@@ -72,6 +72,12 @@ class PeerWatch:
                                         "through another")
         self._known = present
 
+    def stop_watching(self) -> None:
+        """This process no longer leads recovery: the other processes are the new leader's
+        concern (and what this one reports of itself must not carry their gaps)."""
+        self.availability.forget(PREFIX)
+        self._known = set()
+
     def _end(self, source: str, why: str) -> None:
         if source in self.availability.down_sources():
             self.availability.available(source, why)

@@ -72,6 +72,7 @@ class Recovery(PeriodicService):
             self.availability.gap("this process took the lead of the background services (recovery): it "
                                   "judges runs only after a full timeout of its own")
         else:
+            self.peers.stop_watching()
             logger.warning("This process lost the lead of the background services; another process recovers runs")
 
     def run_once(self, now: Optional[dt.datetime] = None) -> Dict[str, List[str]]:
