@@ -8,7 +8,14 @@ from .errors import (
 )
 from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, create_child_run
 from .flow_cache import FLOW_CACHE, FlowCache
-from .flow_runs import send_create_flow_run, flow_run_url, flow_run_views, read_agents, read_flow_runs
+from .flow_runs import (
+    flow_run_url,
+    flow_run_views,
+    read_agents,
+    read_flow_runs,
+    send_create_flow_run,
+    views_from_rows,
+)
 from .changes import ChangeStream, forget_capabilities
 from .flows import ChildFlow, find_child_flow
 from .restarts import RERUNS, RerunDetector, needs_restart, restart_flow_run
@@ -33,6 +40,7 @@ __all__ = [
     "flow_run_views",
     "read_agents",
     "read_flow_runs",
+    "views_from_rows",
     "ChangeStream",
     "forget_capabilities",
     "RERUNS",

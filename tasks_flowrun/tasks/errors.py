@@ -25,6 +25,7 @@ __all__ = [
     "BackendRejectedError",
     "CANCEL",
     "FlowNotFoundError",
+    "FlowRunDeletedError",
     "FlowRunNotFoundError",
     "TIMEOUT",
     "TaskResultUnavailableError",
@@ -57,6 +58,11 @@ class TIMEOUT(signals.FAIL):
     """
 
     _state_cls = state.TimedOut
+
+
+class FlowRunDeletedError(FlowRunNotFoundError):
+    """A flow run was deleted while a task waited for it to finish: the wait cannot end
+    normally, and ends with this error naming the run."""
 
 
 class WaitTimeoutError(RuntimeError):

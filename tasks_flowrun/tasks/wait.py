@@ -8,7 +8,7 @@ from prefect import Task
 from prefect.backend import FlowRunView
 from prefect.utilities.tasks import defaults_from_attrs
 
-from ..client import RERUNS, ChangeStream, flow_run_views, needs_restart, read_flow_runs, restart_flow_run
+from ..client import RERUNS, ChangeStream, needs_restart, read_flow_runs, restart_flow_run, views_from_rows
 from .backoff import DEFAULT_MAXIMUM, DEFAULT_MINIMUM, PollBackoff
 from .outcome import final_signal
 from .times import to_seconds
@@ -82,8 +82,8 @@ def wait_for_runs(
     if restart_failed and RERUNS.is_rerun(client):
         restart_unsuccessful(client, unique, logger)
     push = ChangeStream(client, logs=stream_logs)
-    Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
-    return flow_run_views(client, list(flow_run_ids))
+    rows = Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
+    return views_from_rows(rows, list(flow_run_ids))
 
 
 def restart_unsuccessful(client: "prefect.Client", flow_run_ids: List[str], logger: logging.Logger) -> List[str]:

@@ -65,7 +65,7 @@ def test_against_a_backend_without_pushed_changes_the_wait_polls(tmp_path, proje
     with EmbeddedServer(settings=settings) as server:
         client = prefect.Client(api_server=server.url)
         stream = ChangeStream(client)
-        assert stream.wait(["00000000-0000-0000-0000-000000000000"], 0) is None  # 404: poll instead
+        assert stream.start(["00000000-0000-0000-0000-000000000000"]) is False  # 404: poll instead
         assert not stream.available
         with prefect.context(config=_pointed_at(server.url)):
             client.create_project(project)
