@@ -227,6 +227,7 @@ class ChangeFeed:
                 return changed, self._token(), everything
             waiter = _RunWaiter(ids, logs, asyncio.get_running_loop())
             self._waiters.add(waiter)
+            mark = self._sequence  # changes up to here were looked at: none concerned `ids`
         try:
             await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
         except asyncio.TimeoutError:
@@ -235,7 +236,7 @@ class ChangeFeed:
             with self._lock:
                 self._waiters.discard(waiter)
         with self._lock:
-            changed, everything = self._changed(ids, since, logs)
+            changed, everything = self._changed(ids, (mark, None), logs)
             return changed, self._token(), everything
 
     def waiting(self) -> int:

@@ -88,6 +88,11 @@ class IdSets:
             self._size -= len(dropped)
         return handle
 
+    def clear(self) -> None:
+        """Forget every set (clients register theirs again when told)."""
+        self._sets.clear()
+        self._size = 0
+
     def get(self, handle: str) -> Optional[Dict[str, None]]:
         found = self._sets.get(handle)
         if found is not None:
@@ -329,4 +334,5 @@ def watch_endpoint(db: Database, guard: Guard) -> Callable:
         return JSONResponse(answer)
 
     watch.counters = counters  # type: ignore[attr-defined]
+    watch.sets = sets  # type: ignore[attr-defined]
     return watch
