@@ -5,6 +5,7 @@ from .errors import (
     BackendRejectedError,
     FlowNotFoundError,
     FlowRunNotFoundError,
+    ParentGoneError,
 )
 from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, create_child_run
 from .flow_cache import FLOW_CACHE, FlowCache
@@ -18,7 +19,19 @@ from .flow_runs import (
 )
 from .changes import ChangeStream, forget_capabilities
 from .flows import ChildFlow, find_child_flow
-from .restarts import RERUNS, RerunDetector, needs_restart, restart_flow_run
+from .restarts import (
+    FIRST_RUN,
+    PARENT_RECOVERED,
+    RERUNS,
+    RESTARTED,
+    RETRY,
+    RerunDetector,
+    cancelled_with_parent,
+    needs_restart,
+    restart_flow_run,
+    restart_reason,
+    user_cancelled,
+)
 
 __all__ = [
     "AmbiguousFlowError",
@@ -32,6 +45,7 @@ __all__ = [
     "FlowCache",
     "FlowNotFoundError",
     "FlowRunNotFoundError",
+    "ParentGoneError",
     "RE_ATTACHED",
     "create_child_run",
     "send_create_flow_run",
@@ -43,10 +57,17 @@ __all__ = [
     "views_from_rows",
     "ChangeStream",
     "forget_capabilities",
+    "FIRST_RUN",
+    "PARENT_RECOVERED",
     "RERUNS",
+    "RESTARTED",
+    "RETRY",
     "RerunDetector",
+    "cancelled_with_parent",
     "needs_restart",
     "restart_flow_run",
+    "restart_reason",
+    "user_cancelled",
     "TaskRunNotFoundError",
     "TaskResultUnavailableError",
     "TaskRunPoll",

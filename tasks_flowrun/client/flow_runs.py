@@ -27,7 +27,15 @@ from prefect.backend import FlowRunView
 from prefect.exceptions import ClientError
 
 from . import queries
-from .errors import BackendRejectedError, FlowRunNotFoundError, backend_messages, http_refusal
+from .errors import (
+    PARENT_CODES,
+    BackendRejectedError,
+    FlowRunNotFoundError,
+    ParentGoneError,
+    backend_messages,
+    error_codes,
+    http_refusal,
+)
 from .flows import ChildFlow
 
 
@@ -46,6 +54,7 @@ def send_create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dic
         - str: the flow run id (an existing run's id if the key was used before)
 
     Raises:
+        - ParentGoneError: the parent named in the context is cancelled or was deleted
         - BackendRejectedError: the backend refused (e.g. a required parameter is missing)
     """
     payload = {key: value for key, value in inputs.items() if value is not None}
@@ -53,6 +62,13 @@ def send_create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dic
     try:
         result = client.graphql(queries.CREATE_FLOW_RUN, variables={"input": payload})
     except ClientError as exc:
+        gone = [PARENT_CODES[code] for code in error_codes(exc) if code in PARENT_CODES]
+        if gone:
+            parent = (payload.get("context") or {}).get("parent_flow_run_id")
+            raise ParentGoneError(
+                f"No child flow run of flow {child.name!r} was created: its parent flow run {parent} was "
+                f"{gone[0]}. The backend says: {backend_messages(exc)}"
+            ) from None
         raise BackendRejectedError(
             f"The backend refused to create a run of flow {child.name!r}: {backend_messages(exc)}"
         ) from None

@@ -74,13 +74,14 @@ SET_FLOW_RUN_STATES: Dict[str, Any] = {
     }
 }
 
-# At most two Running states of a flow run: two mean it has run before (a restart).
-RUNNING_STATES: Dict[str, Any] = {
-    "query($id: uuid!)": {
+# A flow run's newest states (how it came to run again: `restarts.RerunDetector`).
+PARENT_STATES: Dict[str, Any] = {
+    "query($id: uuid!, $limit: Int)": {
         with_args(
             "flow_run_state",
-            {"where": {"flow_run_id": {"_eq": EnumValue("$id")}, "state": {"_eq": "Running"}}, "limit": 2},
-        ): {"id": True}
+            {"where": {"flow_run_id": {"_eq": EnumValue("$id")}},
+             "order_by": {EnumValue("timestamp"): EnumValue("desc")}, "limit": EnumValue("$limit")},
+        ): {"state": True, "serialized_state": True}
     }
 }
 

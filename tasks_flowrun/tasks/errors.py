@@ -15,6 +15,7 @@ from ..client.errors import (
     BackendRejectedError,
     FlowNotFoundError,
     FlowRunNotFoundError,
+    ParentGoneError,
     TaskResultUnavailableError,
     TaskRunNotFoundError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "FlowNotFoundError",
     "FlowRunDeletedError",
     "FlowRunNotFoundError",
+    "ParentGoneError",
     "TIMEOUT",
     "TaskResultUnavailableError",
     "TaskRunNotFoundError",
