@@ -36,21 +36,27 @@ def _ctx(parent):
             "task_slug": "create_flow_run-1", "running_with_backend": True}
 
 
+def refusal_supported(client, project) -> bool:
+    """Whether the backend refuses a child of a cancelled parent (`PARENT_CANCELLED`)."""
+    parent = _parent(client, project, states.Cancelled("cancelled by a user"))
+    [flow] = [r["flow_id"] for r in flow_runs(client, {"id": {"_eq": parent}})]
+    create = {"mutation($input: create_flow_run_input!)": {"create_flow_run(input: $input)": {"id"}}}
+    try:
+        client.graphql(create, variables={"input": {"flow_id": flow, "context": {"parent_flow_run_id": parent},
+                                                    "parameters": {"x": 1}, "labels": ["nowhere"]}})
+    except ClientError as exc:
+        if "PARENT_CANCELLED" in error_codes(exc):
+            return True
+        raise
+    return False
+
+
 @pytest.fixture
 def refusing_backend(client, project):
     """Skip unless the backend refuses a child of a cancelled parent."""
-    parent = _parent(client, project, states.Cancelled("cancelled by a user"))
-    [flow] = [r["flow_id"] for r in flow_runs(client, {"id": {"_eq": parent}})]
-    try:
-        client.graphql({"mutation($input: create_flow_run_input!)": {"create_flow_run(input: $input)": {"id"}}},
-                       variables={"input": {"flow_id": flow, "context": {"parent_flow_run_id": parent}, "parameters": {"x": 1},
-                                            "labels": ["nowhere"]}})
-    except ClientError as exc:
-        if "PARENT_CANCELLED" in error_codes(exc):
-            return
-        raise
-    pytest.skip("this backend does not refuse children of a cancelled parent yet (the PARENT_CANCELLED refusal "
-                "is built on the backend's side)")
+    if not refusal_supported(client, project):
+        pytest.skip("this backend does not refuse children of a cancelled parent yet (the PARENT_CANCELLED "
+                    "refusal is built on the backend's side)")
 
 
 @pytest.mark.parametrize("final", [states.Cancelled("stopped by a user"), states.Cancelling("stopping")],
