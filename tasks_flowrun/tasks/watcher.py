@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pendulum
 import prefect
-from prefect.engine.state import Pending, State
+from prefect.engine import state as prefect_states
 
 from ..client import ChangeStream, FlowRunNotFoundError, read_flow_runs
 from ..client.changes import WatchAnswer
@@ -83,7 +83,7 @@ class Watcher:
         self.push = push
         self.polls = 0  # GraphQL reads
         self.rows: Dict[str, Dict[str, Any]] = {}
-        self.states: Dict[str, State] = {}  # each run's current state, from its row
+        self.states: Dict[str, type] = {}  # each run's current state class, from its row
         self.logs = LogStream(clock)
         self._watched = set(self.ids)
         self._unfinished: Dict[str, None] = {}  # ordered: runs not finished as last seen
@@ -225,10 +225,8 @@ class Watcher:
             elif known is None or row.get("version") != known.get("version"):
                 changed = True
             self.rows[run_id] = row
-            if row is not known and (known is None or row.get("serialized_state") != known.get("serialized_state")):
-                self.states[run_id] = current_state(row)
-            state = self.states[run_id]
-            if state.is_finished():
+            self.states[run_id] = state = state_class(row)
+            if issubclass(state, prefect_states.Finished):
                 self._unfinished.pop(run_id, None)
                 self._untaken.pop(run_id, None)
                 if self.stream_logs:
@@ -237,7 +235,7 @@ class Watcher:
                 if run_id not in self._unfinished and known is not None and self.stream_logs:
                     self.logs.restarted(run_id)
                 self._unfinished[run_id] = None
-                if state.is_submitted() or state.is_running():
+                if issubclass(state, (prefect_states.Submitted, prefect_states.Running)):
                     self._untaken.pop(run_id, None)
                 else:
                     self._untaken[run_id] = None
@@ -267,8 +265,8 @@ class Watcher:
         self._states_seen[run_id] = len(history)
         lines = []
         for entry in history[seen:]:
-            state = State.deserialize(entry["serialized_state"])
-            text = f"{row.get('name')}: entered state <{type(state).__name__}>: {state.message}"
+            serialized = entry.get("serialized_state") or {}
+            text = f"{row.get('name')}: entered state <{serialized.get('type')}>: {serialized.get('message')}"
             lines.append((parse_timestamp(entry["timestamp"]), logging.INFO, text))
         return lines
 
@@ -281,9 +279,8 @@ class Watcher:
         utc_now = pendulum.now("UTC")
         late = []
         for run_id in self._untaken:
-            state = self.states[run_id]
-            due = getattr(state, "start_time", None)
-            if due is not None and (utc_now - pendulum.instance(due)).total_seconds() < AGENT_WARNING_AFTER:
+            due = (self.rows[run_id].get("serialized_state") or {}).get("start_time")
+            if due and (utc_now - parse_timestamp(due)).total_seconds() < AGENT_WARNING_AFTER:
                 continue
             if now - self._warned_at.get(run_id, -AGENT_WARNING_EVERY) < AGENT_WARNING_EVERY:
                 continue
@@ -304,7 +301,7 @@ class Watcher:
 
     def _timeout_message(self, pending: List[str], elapsed: float) -> str:
         described = ", ".join(
-            f"{self.rows[r].get('name')!r} ({r}) in state {type(self.states[r]).__name__}"
+            f"{self.rows[r].get('name')!r} ({r}) in state {self.states[r].__name__}"
             for r in pending
         )
         return (
@@ -313,9 +310,9 @@ class Watcher:
         )
 
 
-def current_state(row: Dict[str, Any]) -> State:
-    """The run's current state, from its `serialized_state` (Pending if there is none yet)."""
-    serialized = row.get("serialized_state")
-    if not serialized:
-        return Pending(message="No state reported yet.")
-    return State.deserialize(serialized)
+def state_class(row: Dict[str, Any]) -> type:
+    """The class of the run's current state, from its `serialized_state` (Pending if it has
+    none yet, or one this Prefect does not know): cheaper than deserializing the state."""
+    name = (row.get("serialized_state") or {}).get("type")
+    cls = getattr(prefect_states, str(name), None)
+    return cls if isinstance(cls, type) and issubclass(cls, prefect_states.State) else prefect_states.Pending
