@@ -195,6 +195,12 @@ class ChangeStream:
             self._transport = None
 
 
+    def give_up(self) -> None:
+        """Treat this backend as one without pushed changes, for the rest of the process."""
+        with _lock:
+            _cannot_push.add(self.server)
+
+
 class _Direct:
     """POSTs on one kept-alive `http.client` connection (opened again when the server closed it)."""
 
@@ -255,12 +261,6 @@ def _transport(url: str, headers: Dict[str, str]) -> Any:
     parts = urlsplit(url)
     proxied = parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(parts.hostname or "")
     return (_Proxied if proxied else _Direct)(url, headers)
-
-    def give_up(self) -> None:
-        """Treat this backend as one without pushed changes, for the rest of the process."""
-        with _lock:
-            _cannot_push.add(self.server)
-
 
 def forget_capabilities() -> None:
     """Forget which backends could not push (tests, or a backend upgraded in place)."""

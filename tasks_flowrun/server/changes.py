@@ -22,6 +22,7 @@ changes made while it was down are unknown), older than the log's memory, or mal
 answers every run as changed.
 """
 import asyncio
+import math
 import threading
 import time
 import uuid
@@ -114,7 +115,8 @@ class ChangeFeed:
             return self._token()
 
     def _token(self) -> str:
-        return f"{self.epoch}:{self._sequence}:{int(time.time() * 1000)}"
+        # the time rounded up: a run due by the moment of the answer is never "due since" it
+        return f"{self.epoch}:{self._sequence}:{math.ceil(time.time() * 1000)}"
 
     def _parse(self, token: Optional[str]) -> "Since":
         """(sequence, None) for a token of this process, (None, time) for another

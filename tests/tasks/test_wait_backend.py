@@ -108,6 +108,10 @@ def test_raise_final_state_fails_unless_success_or_mirrors_on_request(make_child
     assert type(result.result[raising]) is expected
     assert type(result.result[mirroring]) is mirrored
     message = f"Child flow run 'p-child-0' finished in state {type(final).__name__}: {final.message}"
+    if isinstance(final, states.Cancelled):  # cancelled through the API: by a user, not with its parent
+        message += (f" A user cancelled it ({child}), so a restart of this parent leaves it Cancelled: to run it "
+                    f"again, restart that child (`tasks_flowrun.restart_flow_run({child!r})`, or Restart on its "
+                    "page), then this parent.")
     assert result.result[raising].message == message
     assert result.result[returning].is_successful() and not result.result[returning].is_skipped()
     view = result.result[returning].result
