@@ -289,7 +289,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             return _error("Missing or wrong API key (send Authorization: Bearer <key>).", 401, "UNAUTHENTICATED")
         snapshot = stats.snapshot()
         if watch is not None:
-            snapshot["watch"] = watch.counters.snapshot()  # what answering `/watch` cost
+            snapshot["watch"] = watch.counters.snapshot()  # type: ignore[attr-defined]  # what `/watch` cost
         return JSONResponse(snapshot)
 
     async def http_error(_request: Request, exc: Exception) -> Response:

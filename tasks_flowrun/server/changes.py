@@ -170,8 +170,8 @@ class ChangeFeed:
                 elif soonest < queue_waiter.deadline:
                     queue_waiter.deadline = soonest  # held until then: it re-arms its timer
                     woken.append(queue_waiter)
-        for waiter in woken:
-            waiter.wake()
+        for woke in woken:
+            woke.wake()
 
     # -- what changed since a token -------------------------------------------------------
 

@@ -19,7 +19,7 @@ picked up by an agent, and streams state changes and log lines (see `log_stream.
 """
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import pendulum
 import prefect

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from prefect.engine import state as states
 
 from tasks_flowrun import restart_flow_run
 from tests.e2e.support import FLOWS, register_script
