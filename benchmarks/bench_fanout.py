@@ -3,9 +3,10 @@
 How: each side gets its own parent flow run, created on the backend (a run of
 `flows/parent_stub.py`). For map index i = 0..N-1 the create task's `run()` is called inside
 `prefect.context(flow_run_id=<parent>, flow_run_name=<parent name>, task_run_id=<fresh
-uuid>, task_slug=..., map_index=i)` — the context a mapped task run has in a
-`CloudFlowRunner` (each mapped child its own task run id), which is what both tasks derive
-their default idempotency key and run name from. Calls are sequential, as Prefect's
+uuid>, task_slug=..., map_index=i, running_with_backend=True, task_run_count=1)` — the
+context a mapped task run has in a `CloudFlowRunner` (each mapped child its own task run
+id), which is what both tasks derive their default idempotency key and run name from (and
+ours, whether this is a first run: one read of the parent's states per parent run). Calls are sequential, as Prefect's
 default `LocalExecutor` runs mapped children. Both sides get the same arguments: the child
 flow by name + project, `parameters={"x": i}` and a label no agent has.
 
@@ -50,6 +51,8 @@ def _fan_out(bench: Bench, create: Callable[..., str], n: int) -> Dict[str, Any]
             task_name="create_flow_run",
             task_slug="create_flow_run-1",
             map_index=i,
+            running_with_backend=True,
+            task_run_count=1,
             logger=logger,
         ):
             ids.append(

@@ -122,6 +122,10 @@ class RemoteStats:
         fields = {k: v - self._base["fields"].get(k, 0) for k, v in now["fields"].items()}
         return {"requests": now["requests"] - self._base["requests"], "fields": {k: v for k, v in fields.items() if v}}
 
+    def watch(self) -> Dict[str, float]:
+        """What answering `POST /watch` has cost the backend so far (its `watch` counters)."""
+        return dict(self._read().get("watch") or {})
+
     def reset(self) -> None:
         self._base = self._read()
 

@@ -5,13 +5,33 @@ from .errors import (
     BackendRejectedError,
     FlowNotFoundError,
     FlowRunNotFoundError,
+    ParentGoneError,
 )
 from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, create_child_run
 from .flow_cache import FLOW_CACHE, FlowCache
-from .flow_runs import send_create_flow_run, flow_run_url, flow_run_views, read_agents, read_flow_runs
+from .flow_runs import (
+    flow_run_url,
+    flow_run_views,
+    read_agents,
+    read_flow_runs,
+    send_create_flow_run,
+    views_from_rows,
+)
 from .changes import ChangeStream, forget_capabilities
 from .flows import ChildFlow, find_child_flow
-from .restarts import RERUNS, RerunDetector, needs_restart, restart_flow_run
+from .restarts import (
+    FIRST_RUN,
+    PARENT_RECOVERED,
+    RERUNS,
+    RESTARTED,
+    RETRY,
+    RerunDetector,
+    cancelled_with_parent,
+    needs_restart,
+    restart_flow_run,
+    restart_reason,
+    user_cancelled,
+)
 
 __all__ = [
     "AmbiguousFlowError",
@@ -25,6 +45,7 @@ __all__ = [
     "FlowCache",
     "FlowNotFoundError",
     "FlowRunNotFoundError",
+    "ParentGoneError",
     "RE_ATTACHED",
     "create_child_run",
     "send_create_flow_run",
@@ -33,12 +54,20 @@ __all__ = [
     "flow_run_views",
     "read_agents",
     "read_flow_runs",
+    "views_from_rows",
     "ChangeStream",
     "forget_capabilities",
+    "FIRST_RUN",
+    "PARENT_RECOVERED",
     "RERUNS",
+    "RESTARTED",
+    "RETRY",
     "RerunDetector",
+    "cancelled_with_parent",
     "needs_restart",
     "restart_flow_run",
+    "restart_reason",
+    "user_cancelled",
     "TaskRunNotFoundError",
     "TaskResultUnavailableError",
     "TaskRunPoll",

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Optional
 
 import prefect
 
-from .errors import BackendRejectedError
+from .errors import BackendRejectedError, ParentGoneError
 from .flow_cache import FLOW_CACHE, CacheKey, FlowCache, cache_key
 from .flow_runs import send_create_flow_run, flow_reference
 from .flows import ChildFlow, find_child_flow
@@ -87,6 +87,7 @@ def create_child_run(
 
     Raises:
         - FlowNotFoundError, AmbiguousFlowError, ArchivedFlowError: the look-up failed
+        - ParentGoneError: the parent flow run is cancelled or was deleted (nothing created)
         - BackendRejectedError: the backend refused the run (e.g. missing parameter)
     """
     ident = {"flow_id": flow_id, "flow_group_id": flow_group_id, "flow_name": flow_name, "project_name": project_name}
@@ -101,6 +102,8 @@ def create_child_run(
                 return _from_look_up(client, inputs_for, idempotency_key, ident, entry, cache)
     try:
         flow_run_id = send_create_flow_run(client, cached, inputs_for(cached))
+    except ParentGoneError:
+        raise  # about the parent, not the flow: a fresh look-up would change nothing
     except BackendRejectedError as exc:
         refused: BackendRejectedError = exc
     else:

@@ -22,6 +22,36 @@ class BackendRejectedError(ValueError):
     """The backend refused a request (e.g. a required parameter is missing)."""
 
 
+class ParentGoneError(BackendRejectedError):
+    """The backend refused to create a child because its parent flow run is cancelled
+    (`PARENT_CANCELLED`) or was deleted (`PARENT_DELETED`): nothing was created."""
+
+
+PARENT_CODES = {"PARENT_CANCELLED": "cancelled", "PARENT_DELETED": "deleted"}
+
+
+def error_codes(exc: BaseException) -> List[str]:
+    """
+    The `extensions.code` of each GraphQL error inside a `prefect.exceptions.ClientError`.
+
+    Args:
+        - exc (BaseException): the error raised by `Client.graphql`
+
+    Returns:
+        - List[str]: the codes given (none for an error without a list of errors)
+    """
+    errors: Any = exc.args[0] if exc.args else None
+    if not isinstance(errors, list):
+        return []
+    codes = []
+    for error in errors:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        if isinstance(code, str):
+            codes.append(code)
+    return codes
+
+
 def backend_messages(exc: BaseException) -> str:
     """
     The human-readable messages inside a `prefect.exceptions.ClientError`.

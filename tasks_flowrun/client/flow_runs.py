@@ -27,7 +27,15 @@ from prefect.backend import FlowRunView
 from prefect.exceptions import ClientError
 
 from . import queries
-from .errors import BackendRejectedError, FlowRunNotFoundError, backend_messages, http_refusal
+from .errors import (
+    PARENT_CODES,
+    BackendRejectedError,
+    FlowRunNotFoundError,
+    ParentGoneError,
+    backend_messages,
+    error_codes,
+    http_refusal,
+)
 from .flows import ChildFlow
 
 
@@ -46,6 +54,7 @@ def send_create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dic
         - str: the flow run id (an existing run's id if the key was used before)
 
     Raises:
+        - ParentGoneError: the parent named in the context is cancelled or was deleted
         - BackendRejectedError: the backend refused (e.g. a required parameter is missing)
     """
     payload = {key: value for key, value in inputs.items() if value is not None}
@@ -53,6 +62,13 @@ def send_create_flow_run(client: "prefect.Client", child: ChildFlow, inputs: Dic
     try:
         result = client.graphql(queries.CREATE_FLOW_RUN, variables={"input": payload})
     except ClientError as exc:
+        gone = [PARENT_CODES[code] for code in error_codes(exc) if code in PARENT_CODES]
+        if gone:
+            parent = (payload.get("context") or {}).get("parent_flow_run_id")
+            raise ParentGoneError(
+                f"No child flow run of flow {child.name!r} was created: its parent flow run {parent} was "
+                f"{gone[0]}. The backend says: {backend_messages(exc)}"
+            ) from None
         raise BackendRejectedError(
             f"The backend refused to create a run of flow {child.name!r}: {backend_messages(exc)}"
         ) from None
@@ -83,44 +99,85 @@ def flow_reference(child: ChildFlow) -> Dict[str, Optional[str]]:
     return {"version_group_id": child.version_group_id}
 
 
+READ_CHUNK = 1_000  # ids per flow run query (any number of ids is read in chunks)
+READ_CHUNK_WITH_LOGS = 100  # ... when logs are read too (a first read takes each run's newest lines)
+
+
 def read_flow_runs(
     client: "prefect.Client",
     flow_run_ids: List[str],
-    with_states: bool = False,
     with_logs: bool = False,
     logs_after: Optional[str] = None,
     logs_tail: Optional[int] = None,
 ) -> Dict[str, Dict[str, Any]]:
     """
-    Read the current state of many flow runs with one request.
+    Read many flow runs: one request per `READ_CHUNK` ids (`READ_CHUNK_WITH_LOGS` with logs).
+
+    Each row has what `views_from_rows` builds a `FlowRunView` from (id, name, flow_id,
+    serialized_state, states, labels, parameters, context, updated, run_config), plus
+    `version` and `state_timestamp`, and `logs` if asked.
 
     Args:
         - client (prefect.Client): the client
         - flow_run_ids (List[str]): the runs to read (distinct ids)
-        - with_states (bool, optional): include each run's state history (`states`)
         - with_logs (bool, optional): include each run's logs (`logs`)
-        - logs_after (str, optional): only logs with a timestamp after this ISO time
+        - logs_after (str, optional): only logs stored (the backend's `created` time) after
+            this ISO time
         - logs_tail (int, optional): without `logs_after`, only each run's newest this many
-            logs (a first poll of a run with a long history)
+            logs (a first read of a run with a long history)
 
     Returns:
-        - dict: flow run id -> its row (`id`, `name`, `version`, `labels`,
-            `serialized_state`, and `states` / `logs` if asked); unknown ids are absent
+        - dict: flow run id -> its row; unknown ids are absent
     """
-    document = queries.poll_flow_runs(with_states, with_logs, logs_after=bool(logs_after),
+    document = queries.poll_flow_runs(with_logs, logs_after=bool(logs_after),
                                       logs_tail=None if logs_after else logs_tail)
-    variables: Dict[str, Any] = {"ids": list(flow_run_ids)}
-    if with_logs and logs_after:
-        variables["after"] = logs_after
-    rows = (client.graphql(document, variables=variables).get("data") or {}).get("flow_run")
-    if rows is None:
-        raise BackendRejectedError("The backend answered a flow run query without `flow_run` data.")
-    return {row["id"]: _plain(row) for row in rows}
+    size = READ_CHUNK_WITH_LOGS if with_logs else READ_CHUNK
+    found: Dict[str, Dict[str, Any]] = {}
+    for start in range(0, len(flow_run_ids), size):
+        variables: Dict[str, Any] = {"ids": list(flow_run_ids[start:start + size])}
+        if with_logs and logs_after:
+            variables["after"] = logs_after
+        rows = (client.graphql(document, variables=variables).get("data") or {}).get("flow_run")
+        if rows is None:
+            raise BackendRejectedError("The backend answered a flow run query without `flow_run` data.")
+        found.update((row["id"], _plain(row)) for row in rows)
+    return found
+
+
+def views_from_rows(rows: Dict[str, Dict[str, Any]], flow_run_ids: List[str]) -> List[FlowRunView]:
+    """
+    `FlowRunView`s built from rows already read (by `read_flow_runs` or a watch answer),
+    in the order of `flow_run_ids`, without a request.
+
+    Args:
+        - rows (dict): flow run id -> row with the view's fields
+        - flow_run_ids (List[str]): the runs (duplicates allowed)
+
+    Returns:
+        - List[FlowRunView]: one view per id, same order
+
+    Raises:
+        - FlowRunNotFoundError: if an id has no row
+    """
+    missing = [run_id for run_id in dict.fromkeys(flow_run_ids) if run_id not in rows]
+    if missing:
+        raise FlowRunNotFoundError(f"No flow run found with id(s) {missing!r}.")
+    # Prefect's PRIVATE `FlowRunView._from_flow_run_data`, used knowingly: no public way builds
+    # views from data already fetched (the public constructor takes the private
+    # `_TimestampedState`; `FlowRunView.from_flow_run_id` costs one request per run). It
+    # takes exactly the view's fields.
+    views = {run_id: FlowRunView._from_flow_run_data({name: rows[run_id].get(name) for name in VIEW_KEYS})
+             for run_id in dict.fromkeys(flow_run_ids)}
+    return [views[run_id] for run_id in flow_run_ids]
+
+
+VIEW_KEYS = tuple(queries.FLOW_RUN_VIEW_FIELDS)
 
 
 def flow_run_views(client: "prefect.Client", flow_run_ids: List[str]) -> List[FlowRunView]:
     """
-    `FlowRunView`s of many runs with one request, in the order of `flow_run_ids`.
+    `FlowRunView`s of many runs (one request per `READ_CHUNK` distinct ids), in the order
+    of `flow_run_ids`.
 
     Args:
         - client (prefect.Client): the client
@@ -133,18 +190,11 @@ def flow_run_views(client: "prefect.Client", flow_run_ids: List[str]) -> List[Fl
         - FlowRunNotFoundError: if an id does not exist
     """
     unique = list(dict.fromkeys(flow_run_ids))
-    result = client.graphql(queries.flow_run_views(), variables={"ids": unique})
-    rows = (result.get("data") or {}).get("flow_run") or []
-    by_id = {row["id"]: _plain(row) for row in rows}
-    missing = [run_id for run_id in unique if run_id not in by_id]
-    if missing:
-        raise FlowRunNotFoundError(f"No flow run found with id(s) {missing!r}.")
-    # Prefect's PRIVATE `FlowRunView._from_flow_run_data`, used knowingly: no public way builds
-    # views from data already fetched (the public constructor takes the private
-    # `_TimestampedState`; `FlowRunView.from_flow_run_id` costs one request per run). The
-    # selection is exactly the one it expects.
-    views = {run_id: FlowRunView._from_flow_run_data(by_id[run_id]) for run_id in unique}
-    return [views[run_id] for run_id in flow_run_ids]
+    rows: Dict[str, Dict[str, Any]] = {}
+    for start in range(0, len(unique), READ_CHUNK):
+        result = client.graphql(queries.flow_run_views(), variables={"ids": unique[start:start + READ_CHUNK]})
+        rows.update((row["id"], _plain(row)) for row in (result.get("data") or {}).get("flow_run") or [])
+    return views_from_rows(rows, flow_run_ids)
 
 
 def read_agents(client: "prefect.Client") -> List[Dict[str, Any]]:

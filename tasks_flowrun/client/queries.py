@@ -41,6 +41,8 @@ FLOW_RUN_VIEW_FIELDS: Dict[str, Any] = {
     "run_config": True,
 }
 
+LOG_FIELDS: Dict[str, Any] = {"id": True, "timestamp": True, "created": True, "level": True, "message": True}
+
 CREATE_FLOW_RUN: Dict[str, Any] = {
     "mutation($input: create_flow_run_input!)": {"create_flow_run(input: $input)": {"id": True}}
 }
@@ -72,13 +74,14 @@ SET_FLOW_RUN_STATES: Dict[str, Any] = {
     }
 }
 
-# At most two Running states of a flow run: two mean it has run before (a restart).
-RUNNING_STATES: Dict[str, Any] = {
-    "query($id: uuid!)": {
+# A flow run's newest states (how it came to run again: `restarts.RerunDetector`).
+PARENT_STATES: Dict[str, Any] = {
+    "query($id: uuid!, $limit: Int)": {
         with_args(
             "flow_run_state",
-            {"where": {"flow_run_id": {"_eq": EnumValue("$id")}, "state": {"_eq": "Running"}}, "limit": 2},
-        ): {"id": True}
+            {"where": {"flow_run_id": {"_eq": EnumValue("$id")}},
+             "order_by": {EnumValue("timestamp"): EnumValue("desc")}, "limit": EnumValue("$limit")},
+        ): {"state": True, "serialized_state": True}
     }
 }
 
@@ -154,41 +157,36 @@ def where_flow_name(flow_name: str, project_name: Optional[str]) -> Dict[str, An
     return where
 
 
-def poll_flow_runs(with_states: bool, with_logs: bool, logs_after: bool = False,
-                   logs_tail: Optional[int] = None) -> Dict[str, Any]:
+def poll_flow_runs(with_logs: bool, logs_after: bool = False, logs_tail: Optional[int] = None) -> Dict[str, Any]:
     """
-    One request reading the current state of many runs (and optionally history and logs).
+    One request reading many runs: what a wait acts on and returns (the `FlowRunView`
+    fields, with the state history), their version and when their state was set, and
+    optionally their logs.
 
     The text is constant per shape: the ids travel as `$ids: [uuid!]` and the log cut-off
     as `$after: timestamptz`.
 
     Args:
-        - with_states (bool): also select each run's state history (to stream it)
-        - with_logs (bool): also select each run's logs
-        - logs_after (bool, optional): with `with_logs`, only logs strictly after `$after`
+        - with_logs (bool): also select each run's logs (`id`, `timestamp`, `created`,
+            `level`, `message`)
+        - logs_after (bool, optional): with `with_logs`, only logs stored (`created`, the
+            backend's time) strictly after `$after`, whatever their own timestamps: a line
+            uploaded late is still found
         - logs_tail (int, optional): with `with_logs` and no `logs_after`, only the newest
             `logs_tail` logs of each run (newest first)
 
     Returns:
         - dict: the document, for `Client.graphql` (variables: `ids`, and `after`)
     """
-    fields: Dict[str, Any] = {
-        "id": True,
-        "name": True,
-        "version": True,
-        "labels": True,
-        "serialized_state": True,
-    }
-    if with_states:
-        fields["states"] = {"timestamp": True, "serialized_state": True}
+    fields: Dict[str, Any] = {**FLOW_RUN_VIEW_FIELDS, "version": True, "state_timestamp": True}
     after = with_logs and logs_after
     if with_logs:
         log_args: Dict[str, Any] = {"order_by": {EnumValue("timestamp"): EnumValue("asc")}}
         if after:
-            log_args["where"] = {"timestamp": {"_gt": _var("after")}}
+            log_args["where"] = {"created": {"_gt": _var("after")}}
         elif logs_tail is not None:
             log_args = {"order_by": {EnumValue("timestamp"): EnumValue("desc")}, "limit": int(logs_tail)}
-        fields[with_args("logs", log_args)] = {"timestamp": True, "level": True, "message": True}
+        fields[with_args("logs", log_args)] = LOG_FIELDS
     operation = "query($ids: [uuid!], $after: timestamptz)" if after else "query($ids: [uuid!])"
     return {operation: {with_args("flow_run", {"where": {"id": {"_in": _var("ids")}}}): fields}}
 

@@ -79,44 +79,134 @@ def restart_flow_run(client: "prefect.Client", flow_run_id: str, reason: str) ->
     return True
 
 
+# Markers the embedded backend writes into a state's `context` (Prefect's State.context):
+# on the Scheduled state that puts a run whose process died back in the queue, and on the
+# Cancelling / Cancelled state of a child cancelled because its parent was.
+RECOVERED = "tasks_flowrun_recovered"
+CANCELLED_WITH_PARENT = "cancelled_with_parent"
+
+FIRST_RUN = "first run"
+RETRY = "retry"  # the task runs again in the same parent run (task_run_count > 1)
+RESTARTED = "restarted"  # the parent run was put back in the queue by someone (a user, the UI)
+PARENT_RECOVERED = "recovered"  # ... by the backend, after the parent's process died
+HISTORY_LIMIT = 20  # the parent's newest states read to tell how it came to run again
+
+
+def _context(serialized: Any) -> Mapping[str, Any]:
+    context = (serialized or {}).get("context") if isinstance(serialized, Mapping) else None
+    return context if isinstance(context, Mapping) else {}
+
+
+def cancelled_with_parent(history: List[Mapping[str, Any]]) -> bool:
+    """
+    Whether a Cancelled run was cancelled by its parent's cascade (and not by a user): one
+    of its newest Cancelling / Cancelled states carries the backend's `cancelled_with_parent`
+    marker.
+
+    Args:
+        - history (List[dict]): the run's states (`timestamp`, `serialized_state`), any order
+
+    Returns:
+        - bool: `True` if the cancellation came from the parent
+    """
+    ordered = sorted(history, key=lambda entry: str(entry.get("timestamp")), reverse=True)
+    for entry in ordered:
+        serialized = entry.get("serialized_state") or {}
+        cls = _state_class(serialized.get("type"))
+        if cls is None or not issubclass(cls, (states.Cancelled, states.Cancelling)):
+            return False  # past the last cancellation
+        if _context(serialized).get(CANCELLED_WITH_PARENT):
+            return True
+    return False
+
+
+def restart_reason(row: Mapping[str, Any]) -> Optional[str]:
+    """
+    Why a rerunning parent restarts this child, or `None` to leave it as it is: it ended
+    Failed (TimedOut, TriggerFailed... included), or Cancelled by its parent's cascade. A
+    child a user cancelled is left Cancelled (`user_cancelled` says so).
+
+    Args:
+        - row (dict): the child's row, with `serialized_state` and `states` (history)
+
+    Returns:
+        - str: e.g. "had ended TimedOut", or `None`
+    """
+    name = (row.get("serialized_state") or {}).get("type")
+    cls = _state_class(name)
+    if cls is None:
+        return None
+    if issubclass(cls, states.Failed):
+        return f"had ended {name}"
+    if issubclass(cls, states.Cancelled) and cancelled_with_parent(row.get("states") or []):
+        return "had been cancelled with its parent"
+    return None
+
+
+def user_cancelled(row: Mapping[str, Any]) -> bool:
+    """Whether the child is Cancelled, and not by its parent's cascade (a user did it)."""
+    cls = _state_class((row.get("serialized_state") or {}).get("type"))
+    return cls is not None and issubclass(cls, states.Cancelled) and not cancelled_with_parent(row.get("states") or [])
+
+
 class RerunDetector:
     """
-    Whether the current task run may meet children made by an earlier run of itself: a
-    task retry (`task_run_count > 1`), or a parent flow run that has been Running before
-    (restarted by hand, or rescheduled after its process died). The parent's history is
-    read once per parent flow run and process (one request), so a fan-out pays it once.
+    Whether the current task run may meet children made by an earlier run of itself, and
+    how it came to run again: a task retry (`task_run_count > 1`), a parent flow run put
+    back in the queue by someone (restarted), or by the backend after its process died
+    (recovered: its requeueing Scheduled state carries the `tasks_flowrun_recovered`
+    marker). The parent's newest states are read once per parent flow run and process (one
+    request), so a fan-out pays it once; a first run costs nothing more.
     """
 
     def __init__(self) -> None:
-        self._known: Dict[str, bool] = {}
+        self._known: Dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def is_rerun(self, client: "prefect.Client", ctx: Optional[Any] = None) -> bool:
+    def kind(self, client: "prefect.Client", ctx: Optional[Any] = None) -> str:
         """
         Args:
             - client (prefect.Client): the client
             - ctx (Mapping, optional): the Prefect context; defaults to `prefect.context`
 
         Returns:
-            - bool: `True` on a task retry or in a parent that has run before
+            - str: `FIRST_RUN`, `RETRY`, `RESTARTED` or `PARENT_RECOVERED`
         """
         ctx = prefect.context if ctx is None else ctx
-        if (ctx.get("task_run_count") or 1) > 1:
-            return True
+        retry = (ctx.get("task_run_count") or 1) > 1
         flow_run_id = ctx.get("flow_run_id")
         if not flow_run_id or not ctx.get("running_with_backend"):
-            return False
+            return RETRY if retry else FIRST_RUN
         with self._lock:  # one request per parent run, also with many threads mapping
             if flow_run_id not in self._known:
                 if len(self._known) > 10_000:
                     self._known.clear()
-                self._known[flow_run_id] = self._has_run_before(client, flow_run_id)
-            return self._known[flow_run_id]
+                self._known[flow_run_id] = self._how_it_runs(client, flow_run_id)
+            parent = self._known[flow_run_id]
+        # A recovered parent restarts no child, whatever the attempt (the recovery itself may
+        # have put the task back as Retrying): nothing a user decided is undone.
+        if parent == PARENT_RECOVERED:
+            return parent
+        return RETRY if retry else parent
+
+    def is_rerun(self, client: "prefect.Client", ctx: Optional[Any] = None) -> bool:
+        """Whether the task runs again (any kind but `FIRST_RUN`)."""
+        return self.kind(client, ctx) != FIRST_RUN
 
     @staticmethod
-    def _has_run_before(client: "prefect.Client", flow_run_id: str) -> bool:
-        result = client.graphql(queries.RUNNING_STATES, variables={"id": flow_run_id})
-        return len((result.get("data") or {}).get("flow_run_state") or []) > 1
+    def _how_it_runs(client: "prefect.Client", flow_run_id: str) -> str:
+        result = client.graphql(queries.PARENT_STATES, variables={"id": flow_run_id, "limit": HISTORY_LIMIT})
+        rows = (result.get("data") or {}).get("flow_run_state") or []
+        running = [i for i, row in enumerate(rows) if row.get("state") == "Running"]
+        if len(running) < 2:
+            return FIRST_RUN
+        # between the current Running state and the one before: what put the run back in the queue
+        for row in rows[running[0] + 1:running[1]]:
+            serialized = row.get("serialized_state") or {}
+            cls = _state_class(serialized.get("type"))
+            if cls is not None and issubclass(cls, (states.Scheduled, states.Queued)):
+                return PARENT_RECOVERED if _context(serialized).get(RECOVERED) else RESTARTED
+        return RESTARTED
 
 
 RERUNS = RerunDetector()

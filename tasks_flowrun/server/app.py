@@ -292,10 +292,15 @@ def create_app(settings: ServerSettings) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": "the database does not answer"}, status_code=503)
         return JSONResponse({"status": "ok", "store": db.store})
 
+    watch = watch_endpoint(db, _watch_guard) if settings.push_changes else None
+
     async def stats_endpoint(request: Request) -> Response:
         if not _authorized(request):
             return _error("Missing or wrong API key (send Authorization: Bearer <key>).", 401, "UNAUTHENTICATED")
-        return JSONResponse(stats.snapshot())
+        snapshot = stats.snapshot()
+        if watch is not None:
+            snapshot["watch"] = watch.counters.snapshot()  # type: ignore[attr-defined]  # what `/watch` cost
+        return JSONResponse(snapshot)
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 400)
@@ -313,7 +318,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats_endpoint, methods=["GET"]),
         # held until a watched run changes: pushed changes for wait_for_flow_run
-        *([Route("/watch", watch_endpoint(db.changes, _watch_guard), methods=["POST"])] if settings.push_changes else []),
+        *([Route("/watch", watch, methods=["POST"])] if watch is not None else []),
         *web_routes(),  # the web page: GET / for browsers, /<slug>/flow-run/<id>, /ui/<asset>
     ], lifespan=_lifespan(db, settings, polls, writers, availability),
         exception_handlers={HTTPException: http_error, Exception: internal_error},

@@ -4,23 +4,33 @@ from typing import Any, Dict, Iterable, Optional
 
 import prefect
 from prefect import Task
+from prefect.engine import signals
 from prefect.engine.results import PrefectResult
 from prefect.run_configs import RunConfig
 from prefect.utilities.tasks import defaults_from_attrs
 
 from ..client import (
     CREATED,
+    FIRST_RUN,
+    PARENT_RECOVERED,
     RE_ATTACHED,
     RERUNS,
+    RESTARTED,
+    RETRY,
     ChildFlow,
+    ParentGoneError,
     create_child_run,
     flow_run_url,
     needs_restart,
+    read_flow_runs,
     restart_flow_run,
+    restart_reason,
+    user_cancelled,
 )
+from .child_restarts import rerun_advice
 from .backoff import DEFAULT_MINIMUM
 from .keys import CANCEL_WITH_PARENT, default_idempotency_key, default_run_name, parent_context
-from .outcome import final_signal
+from .outcome import final_signal, user_cancelled_ids
 from .times import StartTime, resolve_start_time
 from .validate import (
     check_json_object,
@@ -128,11 +138,13 @@ class CreateFlowRun(Task):
             `Skipped`...); Prefect does not count a Cancelled or Skipped task as failed,
             so the parent flow may then end `Success`; defaults to `False`
         - restart_failed (bool, optional): when this task runs again (a retry, or a restart
-            of the parent) and finds its child ended Failed, Cancelled or TimedOut, restart
-            that child in place (its failed task runs rerun, successful ones keep their
-            results, the id stays the same); `False` re-attaches to it as it is; a child
-            still running is re-attached and a successful one reused either way; defaults
-            to `True`
+            of the parent) and finds its child ended Failed (TimedOut included) or
+            cancelled with the parent, restart that child in place (its failed task runs
+            rerun, successful ones keep their results, the id stays the same); a child a
+            user cancelled stays Cancelled (the wait then fails saying so); a parent the
+            backend recovered after its process died restarts no child; `False` re-attaches
+            to it as it is; a child still running is re-attached and a successful one
+            reused either way; defaults to `True`
         - cancel_with_parent (bool, optional): cancel the child when its parent flow run is
             cancelled (on the embedded backend, recorded in the child's context as
             `cancel_with_parent`); `False` detaches it; defaults to `True`
@@ -238,6 +250,8 @@ class CreateFlowRun(Task):
             - ValueError, TypeError: for bad arguments (nothing is created)
             - FlowNotFoundError, AmbiguousFlowError, ArchivedFlowError: the look-up failed
             - BackendRejectedError: the backend refused the run (e.g. missing parameter)
+            - FAIL: the parent flow run is cancelled or was deleted, so the backend refused
+                the child (the message says which; nothing was created)
         """
         ident = _check_identifier(flow_id, flow_group_id, flow_name, project_name)
         inputs: Dict[str, Any] = {
@@ -268,28 +282,28 @@ class CreateFlowRun(Task):
         # made with this key: retry / restart) and a create. A retry or a restarted parent
         # always looks up, to learn the state of a child made by an earlier attempt.
         client = prefect.Client()
-        rerun = bool(key) and RERUNS.is_rerun(client)
-        made = create_child_run(
-            client,
-            inputs_for,
-            key,
-            flow_id=ident["flow_id"],
-            flow_group_id=ident["flow_group_id"],
-            flow_name=ident["flow_name"],
-            project_name=ident["project_name"],
-            fresh=rerun,
-        )
+        rerun = RERUNS.kind(client) if key else FIRST_RUN
+        try:
+            made = create_child_run(
+                client,
+                inputs_for,
+                key,
+                flow_id=ident["flow_id"],
+                flow_group_id=ident["flow_group_id"],
+                flow_name=ident["flow_name"],
+                project_name=ident["project_name"],
+                fresh=rerun != FIRST_RUN,
+            )
+        except ParentGoneError as exc:  # the parent was cancelled or deleted meanwhile
+            raise signals.FAIL(str(exc)) from None
         child, flow_run_id = made.child, made.flow_run_id
         shown = inputs_for(child)["flow_run_name"] or "<named by the backend>"
         url = flow_run_url(child.tenant_slug, flow_run_id)
         what = f"child flow run {shown!r} of flow {child.name!r} (project {child.project_name!r}): {flow_run_id}"
         if made.outcome == CREATED:
             message = f"Created {what}"
-        elif made.outcome == RE_ATTACHED and restart_failed and needs_restart(made.state):
-            restart_flow_run(client, flow_run_id, f"Restarted by a rerun of its parent's task {_task_label()}.")
-            message = f"Restarted {what}, which had ended {made.state}:"
         elif made.outcome == RE_ATTACHED:
-            message = f"Re-attached to {what} ({made.state or 'state unknown'})"
+            message = self._re_attached(client, rerun, bool(restart_failed), made.state, flow_run_id, what)
         else:
             message = f"Created (or, on a retry or restart, re-attached to) {what}"
         self.logger.info(message + (f" {url}" if url else ""))
@@ -299,8 +313,27 @@ class CreateFlowRun(Task):
             [flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger  # type: ignore[arg-type]
         )
         if raise_final_state:
-            raise final_signal([views[0].name], [views[0].state], flow_run_id, mirror=bool(mirror_final_state))
+            raise final_signal([views[0].name], [views[0].state], flow_run_id, mirror=bool(mirror_final_state),
+                               cancelled_by_users=user_cancelled_ids(views))
         return flow_run_id
+
+    @staticmethod
+    def _re_attached(client: "prefect.Client", rerun: str, restart_failed: bool, state: Optional[str],
+                     flow_run_id: str, what: str) -> str:
+        """Restart the child a rerun found, if the rules say so (see `child_restarts.py`);
+        the line to log."""
+        if not (restart_failed and rerun in (RETRY, RESTARTED) and needs_restart(state)):
+            why = ", restarting none: the parent was recovered after its process died" if rerun == PARENT_RECOVERED else ""
+            return f"Re-attached to {what} ({state or 'state unknown'}{why})"
+        row = read_flow_runs(client, [flow_run_id]).get(flow_run_id) or {}
+        reason = restart_reason(row)
+        if reason is not None:
+            restart_flow_run(client, flow_run_id, f"Restarted by a rerun of its parent's task {_task_label()}: "
+                                                  f"it {reason}.")
+            return f"Restarted {what}, which {reason}:"
+        if user_cancelled(row):
+            return f"Re-attached to {what}, which a user cancelled: it stays Cancelled ({rerun_advice(flow_run_id)})"
+        return f"Re-attached to {what} ({state or 'state unknown'})"
 
 
 def _task_label() -> str:

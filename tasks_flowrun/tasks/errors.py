@@ -15,6 +15,7 @@ from ..client.errors import (
     BackendRejectedError,
     FlowNotFoundError,
     FlowRunNotFoundError,
+    ParentGoneError,
     TaskResultUnavailableError,
     TaskRunNotFoundError,
 )
@@ -25,7 +26,9 @@ __all__ = [
     "BackendRejectedError",
     "CANCEL",
     "FlowNotFoundError",
+    "FlowRunDeletedError",
     "FlowRunNotFoundError",
+    "ParentGoneError",
     "TIMEOUT",
     "TaskResultUnavailableError",
     "TaskRunNotFoundError",
@@ -57,6 +60,11 @@ class TIMEOUT(signals.FAIL):
     """
 
     _state_cls = state.TimedOut
+
+
+class FlowRunDeletedError(FlowRunNotFoundError):
+    """A flow run was deleted while a task waited for it to finish: the wait cannot end
+    normally, and ends with this error naming the run."""
 
 
 class WaitTimeoutError(RuntimeError):

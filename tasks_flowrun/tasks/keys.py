@@ -171,10 +171,13 @@ def parent_context(ctx: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
 
     Returns:
         - dict: `parent_flow_run_id`, `parent_task_run_id` and `parent_map_index`
-            (only the ones known; empty outside a flow run)
+            (only the ones known); empty outside a flow run run with a backend: a local
+            `flow.run()` has ids the backend never knew, which name no parent there
     """
     ctx = prefect.context if ctx is None else ctx
     record: Dict[str, Any] = {}
+    if not ctx.get("running_with_backend"):
+        return record
     if ctx.get("flow_run_id"):
         record[PARENT_FLOW_RUN_ID] = ctx.get("flow_run_id")
     if ctx.get("task_run_id"):

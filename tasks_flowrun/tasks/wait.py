@@ -8,9 +8,10 @@ from prefect import Task
 from prefect.backend import FlowRunView
 from prefect.utilities.tasks import defaults_from_attrs
 
-from ..client import RERUNS, ChangeStream, flow_run_views, needs_restart, read_flow_runs, restart_flow_run
+from ..client import RERUNS, RESTARTED, RETRY, ChangeStream, read_flow_runs, views_from_rows
+from .child_restarts import restart_children
 from .backoff import DEFAULT_MAXIMUM, DEFAULT_MINIMUM, PollBackoff
-from .outcome import final_signal
+from .outcome import final_signal, user_cancelled_ids
 from .times import to_seconds
 from .validate import check_uuid
 from .watcher import Watcher
@@ -70,8 +71,10 @@ def wait_for_runs(
         - backoff (PollBackoff): the poll schedule
         - logger (logging.Logger, optional): defaults to the task run's logger
         - restart_failed (bool, optional): on a retry of the task or a restart of its
-            parent, first restart (in place) the runs that ended Failed, Cancelled or
-            TimedOut (one more request to read them, and two per restart)
+            parent, first restart (in place) the runs that ended Failed (TimedOut
+            included) or were cancelled with the parent; a run a user cancelled stays
+            Cancelled; a parent recovered after its process died restarts none (see
+            `child_restarts.py`; one more request to read them, and two per restart)
 
     Returns:
         - List[FlowRunView]: views of the finished runs, in the order given
@@ -79,33 +82,11 @@ def wait_for_runs(
     client = prefect.Client()
     logger = logger or prefect.context.get("logger") or logging.getLogger("tasks_flowrun")
     unique = list(dict.fromkeys(flow_run_ids))
-    if restart_failed and RERUNS.is_rerun(client):
-        restart_unsuccessful(client, unique, logger)
+    if restart_failed and RERUNS.kind(client) in (RETRY, RESTARTED):
+        restart_children(client, read_flow_runs(client, unique), logger, "a rerun of the task waiting for it")
     push = ChangeStream(client, logs=stream_logs)
-    Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
-    return flow_run_views(client, list(flow_run_ids))
-
-
-def restart_unsuccessful(client: "prefect.Client", flow_run_ids: List[str], logger: logging.Logger) -> List[str]:
-    """
-    Restart in place the runs among `flow_run_ids` that ended Failed, Cancelled or
-    TimedOut; returns their ids.
-
-    Args:
-        - client (prefect.Client): the client
-        - flow_run_ids (List[str]): distinct run ids
-        - logger (logging.Logger): where each restart is reported
-
-    Returns:
-        - List[str]: the ids restarted
-    """
-    restarted = []
-    for run_id, row in read_flow_runs(client, flow_run_ids).items():
-        state = (row.get("serialized_state") or {}).get("type")
-        if needs_restart(state) and restart_flow_run(client, run_id, "Restarted by a rerun of the task waiting for it."):
-            logger.info("Restarted child flow run %r (%s), which had ended %s.", row.get("name"), run_id, state)
-            restarted.append(run_id)
-    return restarted
+    rows = Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
+    return views_from_rows(rows, list(flow_run_ids))
 
 
 def _check_ids(flow_run_id: Union[str, Sequence[str], None]) -> Tuple[List[str], bool]:
@@ -148,10 +129,12 @@ class WaitForFlowRun(Task):
             `Skipped`... Note that Prefect does not count a Cancelled or Skipped task as
             failed, so the parent flow may then end `Success`; defaults to `False`
         - restart_failed (bool, optional): on a retry of this task or a restart of its
-            parent flow run, first restart in place the runs that ended Failed, Cancelled
-            or TimedOut (their failed task runs rerun, successful ones keep their
-            results), then wait for them; `False` waits on them as they are; defaults to
-            `True`
+            parent flow run, first restart in place the runs that ended Failed (TimedOut
+            included) or were cancelled with the parent (their failed task runs rerun,
+            successful ones keep their results), then wait for them; a run a user
+            cancelled stays Cancelled (the task then fails saying so), and a parent the
+            backend recovered after its process died restarts none; `False` waits on them
+            as they are; defaults to `True`
         - max_duration (timedelta or seconds, optional): wall-clock limit (measured on a
             monotonic clock); `WaitTimeoutError` names the unfinished runs when it is
             reached; `None` waits forever; defaults to 12 hours
@@ -256,7 +239,8 @@ class WaitForFlowRun(Task):
         result: Union[FlowRunView, List[FlowRunView]] = views[0] if single else views
         if raise_final_state:
             raise final_signal(
-                [v.name for v in views], [v.state for v in views], result, mirror=bool(mirror_final_state)
+                [v.name for v in views], [v.state for v in views], result, mirror=bool(mirror_final_state),
+                cancelled_by_users=user_cancelled_ids(views),
             )
         return result
 

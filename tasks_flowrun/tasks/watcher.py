@@ -1,59 +1,57 @@
-"""The wait loop behind `WaitForFlowRun`: one request per poll for all watched runs.
+"""The wait loop behind `WaitForFlowRun`: every run waited on, followed until it is finished.
 
-Between polls, a backend that pushes changes (the embedded one) holds one request until a
-watched run changes (or for up to a minute): the next poll follows the change within
-milliseconds, and a quiet wait costs one request a minute. Elsewhere the loop sleeps by
-`PollBackoff` between polls.
+Where the backend pushes changes (the embedded one, `POST /watch`), the loop registers the
+runs once and then holds one request at a time, answered the moment a run changes, with
+the rows of the runs that changed: a change costs one request and work in proportion to
+the runs that changed, and the last child's final state ends the wait without another
+request. A notification can still be lost (a server process's listener reconnecting, a
+leader change) or a run deleted: so the holds also check, at a growing interval (`CHECK_FIRST`
+doubling up to `CHECK_MAX`, back to the start after any change), that no run's version moved
+unnoticed (the check rides on a hold that timed out, at no extra request), and a run deleted
+while waited on ends the wait with an error naming it.
 
-Each poll reads every unfinished run's current state (plus its state history when states
-are streamed, and its recent logs when logs are streamed) in a single `flow_run(where: {id:
-{_in: [...]}})` query. The loop sleeps by `PollBackoff`, stops at `max_duration` measured on
-`time.monotonic()`, and warns when a due run is not picked up by an agent.
+Elsewhere the loop polls: one request per poll for every unfinished run (chunked past
+`READ_CHUNK` ids), on the `PollBackoff` schedule.
 
-Logs: until a first log line is seen, each run's newest `LOG_TAIL` lines are read (so a run
-with a huge history costs one bounded read), then the stream follows from there. Prefect
-uploads run logs in batches (every few seconds) with their original
-timestamps, so a log can become visible after newer ones. Each poll therefore re-reads a
-`LOG_OVERLAP` window before the newest log seen and drops the lines already shown. A line
-uploaded more than `LOG_OVERLAP` after a newer line, or after the run finished and the
-wait ended, is not shown.
+Rows carry what the views the wait returns are built from, so no request follows the end.
+The loop stops at `max_duration` measured on `time.monotonic()`, warns when a due run is not
+picked up by an agent, and streams state changes and log lines (see `log_stream.py`).
 """
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import pendulum
 import prefect
-from prefect.engine.state import Pending, State
+from prefect.engine import state as prefect_states
 
 from ..client import ChangeStream, FlowRunNotFoundError, read_flow_runs
+from ..client.changes import WatchAnswer
 from .agents import explain_not_picked_up
 from .backoff import PollBackoff
-from .errors import WaitTimeoutError
+from .errors import FlowRunDeletedError, WaitTimeoutError
+from .log_stream import LOG_TAIL, Line, LogStream
 from .times import parse_timestamp
 
-LOG_OVERLAP = 10.0  # seconds of logs re-read on every poll
-LOG_TAIL = 1000  # lines per run read until a first log is seen: a long history is not fetched whole
 AGENT_WARNING_AFTER = 15.0  # seconds a due run may wait for an agent before we warn
 AGENT_WARNING_EVERY = 60.0  # seconds between two warnings about the same run
-MAX_REMEMBERED_LOGS = 5000  # forget lines older than the overlap window past this many
 PUSH_HOLD = 60.0  # seconds a pushed-changes request may be held
-# A flow process uploads its last log lines as it exits, just after its final state: with
-# `stream_logs`, a wait gives them this long to arrive (returning as soon as they do).
-LOG_GRACE = 3.0
+CHECK_FIRST = 2.0  # seconds from a change to the first check that no notification was lost
+CHECK_MAX = 60.0  # the longest interval between two checks: what a lost notification costs at most
+CHECK_FACTOR = 2.0
 
 
 class Watcher:
     """
-    Poll some flow runs until all are finished.
+    Follow some flow runs until all are finished.
 
     Args:
-        - client (prefect.Client): the client to poll with
+        - client (prefect.Client): the client to read with
         - flow_run_ids (List[str]): distinct ids of the runs to watch
         - stream_states (bool): log each run's state changes
         - stream_logs (bool): log each run's log lines
         - max_duration (float, optional): seconds of wall-clock time before giving up
-        - backoff (PollBackoff): the poll schedule
+        - backoff (PollBackoff): the poll schedule (when the backend cannot push)
         - logger (logging.Logger): where streamed lines and warnings go
         - clock (Callable, optional): monotonic clock (tests)
         - sleep (Callable, optional): sleep function (tests)
@@ -82,151 +80,207 @@ class Watcher:
         self.logger = logger
         self.clock = clock
         self.sleep = sleep
-        self.polls = 0
         self.push = push
+        self.polls = 0  # GraphQL reads
         self.rows: Dict[str, Dict[str, Any]] = {}
-        self._signature: Dict[str, Tuple[Any, str]] = {}
+        self.states: Dict[str, type] = {}  # each run's current state class, from its row
+        self.logs = LogStream(clock)
+        self._watched = set(self.ids)
+        self._unfinished: Dict[str, None] = {}  # ordered: runs not finished as last seen
+        self._untaken: Dict[str, None] = {}  # unfinished runs no agent has taken yet
         self._states_seen: Dict[str, int] = {}
-        self._logs_seen: Set[Tuple[str, str, str]] = set()
-        self._newest_log: Optional[pendulum.DateTime] = None
         self._warned_at: Dict[str, float] = {}
+        self._check_every = CHECK_FIRST
+        self._check_at = 0.0
 
     def run(self) -> Dict[str, Dict[str, Any]]:
         """
-        Poll until every run is finished.
+        Follow the runs until every one is finished (and, with `stream_logs`, its last
+        lines are read).
 
         Returns:
-            - dict: flow run id -> its last polled row
+            - dict: flow run id -> its last row (with the fields of a `FlowRunView`)
 
         Raises:
-            - FlowRunNotFoundError: a run does not exist (or disappeared)
+            - FlowRunNotFoundError: a run does not exist
+            - FlowRunDeletedError: a run was deleted before it finished
             - WaitTimeoutError: `max_duration` elapsed first
         """
         started = self.clock()
         deadline = None if self.max_duration is None else started + self.max_duration
-        pending = list(self.ids)
-        if self.push is not None and self.push.wait(pending, 0.0) is None:
-            self.push = None  # the first call only takes a token: changes from here on count
-        while pending:
-            changed, pending = self._poll(pending)
-            if not pending:
-                break
-            self._until_next_poll(pending, changed, started, deadline)
-        if self.stream_logs:
-            self._last_log_lines()
-        return self.rows
-
-    def _last_log_lines(self) -> None:
-        """Read the log lines the runs uploaded as their processes exited."""
-        if self.push is not None:
-            if self.push.wait(self.ids, LOG_GRACE) == []:
-                return  # no line came
-        else:
-            self.sleep(min(LOG_GRACE, max(self.backoff.minimum, 1.0)))
-        self._poll(list(self.ids))
-
-    def _until_next_poll(self, pending: List[str], changed: bool, started: float, deadline: Optional[float]) -> None:
-        """Return when it is time to poll again: a pushed change, or the backoff's interval."""
-        while True:
-            now = self.clock()
-            if deadline is not None and now >= deadline:
-                raise WaitTimeoutError(self._timeout_message(pending, now - started))
-            self._warn_if_not_picked_up(pending, now - started, now)
-            remaining = None if deadline is None else max(deadline - now, 0.0)
-            if self.push is not None:
-                hold = PUSH_HOLD if self._all_taken(pending) else AGENT_WARNING_AFTER
-                seen = self.push.wait(pending, hold if remaining is None else min(hold, remaining))
-                if seen:
-                    return
-                if seen is not None:
-                    continue  # held until its time was up: nothing changed, nothing to read
-                self.push = None  # the backend cannot push (any more): poll from now on
-            delay = self.backoff.next_interval(changed, now)
-            self.sleep(delay if remaining is None else min(delay, remaining))
-            return
-
-    def _all_taken(self, pending: List[str]) -> bool:
-        """Whether every unfinished run has been taken by an agent (no warning to give)."""
-        for run_id in pending:
-            state = current_state(self.rows[run_id])
-            if not (state.is_submitted() or state.is_running()):
-                return False
-        return True
-
-    def _poll(self, pending: List[str]) -> Tuple[bool, List[str]]:
-        logs_after = None
-        if self._newest_log is not None:
-            logs_after = self._newest_log.subtract(seconds=LOG_OVERLAP).isoformat()
-        rows = read_flow_runs(self.client, pending, self.stream_states, self.stream_logs, logs_after,
-                              logs_tail=LOG_TAIL)
-        self.polls += 1
-        missing = [run_id for run_id in pending if run_id not in rows]
+        if self.push is not None and not self.push.start(self.ids):
+            self._stop_pushing()  # the registration also took the token changes count from
+        rows = self._read(self.ids)
+        missing = [run_id for run_id in self.ids if run_id not in rows]
         if missing:
             raise FlowRunNotFoundError(f"No flow run found with id(s) {missing!r}; nothing to wait for.")
+        changed = self._apply(rows)
+        self._check_at = self.clock() + self._check_every
+        try:
+            while True:
+                awaited = self.logs.awaited() if self.stream_logs else []
+                if not self._unfinished and not awaited:
+                    break
+                now = self.clock()
+                if deadline is not None and now >= deadline:
+                    if self._unfinished:
+                        raise WaitTimeoutError(self._timeout_message(list(self._unfinished), now - started))
+                    break  # out of time while waiting for last log lines: they are not shown
+                self._warn_if_not_picked_up(now - started, now)
+                remaining = None if deadline is None else max(deadline - now, 0.0)
+                if self.push is not None:
+                    self._hold(now, remaining)
+                else:
+                    changed = self._poll_after_sleep(awaited, changed, now, remaining)
+        finally:
+            if self.push is not None:
+                self.push.close()
+        return self.rows
+
+    # -- pushed changes -------------------------------------------------------------------
+
+    def _hold(self, now: float, remaining: Optional[float]) -> None:
+        """One held request: apply what changed, or check versions when it timed out."""
+        assert self.push is not None
+        until_check = max(self._check_at - now, 0.0)
+        limits = [PUSH_HOLD, until_check]
+        if self._untaken:
+            limits.append(AGENT_WARNING_AFTER)  # come back to warn about runs no agent takes
+        grace_end = self.logs.next_deadline() if self.stream_logs else None
+        if grace_end is not None:
+            limits.append(max(grace_end - now, 0.0))
+        if remaining is not None:
+            limits.append(remaining)
+        hold = min(limits)
+        verify = hold >= until_check  # this hold ends at the check's time: check at its end
+        answer = self.push.wait(hold, verify=verify, logs_after=self.logs.after if self.stream_logs else None,
+                                logs_tail=LOG_TAIL)
+        if answer is None:
+            self._stop_pushing()
+            return
+        if answer.changed or answer.deleted:
+            self._take(answer)
+            self._check_every = CHECK_FIRST
+            self._check_at = self.clock() + self._check_every
+        elif answer.versions is not None:
+            stale = [run_id for run_id, row in self.rows.items()
+                     if run_id in answer.versions and answer.versions[run_id] != row.get("version")]
+            gone = [run_id for run_id in self._unfinished if run_id not in answer.versions]
+            if stale or gone:
+                self._take(WatchAnswer(changed=stale + gone))
+                self._check_every = CHECK_FIRST
+            else:
+                self._check_every = min(self._check_every * CHECK_FACTOR, CHECK_MAX)
+            self._check_at = self.clock() + self._check_every
+
+    def _take(self, answer: WatchAnswer) -> None:
+        """Apply an answer's rows; read the changed runs it carried no row for; fail on a
+        run deleted before it finished."""
+        rows = dict(answer.runs)
+        deleted = set(answer.deleted)
+        unread = [run_id for run_id in answer.changed if run_id not in rows and run_id not in deleted]
+        if unread:
+            found = self._read(unread)
+            rows.update(found)
+            deleted.update(run_id for run_id in unread if run_id not in found)
+        self._apply(rows)
+        self._fail_if_deleted(deleted)
+
+    def _stop_pushing(self) -> None:
+        if self.push is not None:
+            self.push.close()
+        self.push = None  # the backend cannot push (any more): poll from now on
+
+    # -- polling --------------------------------------------------------------------------
+
+    def _poll_after_sleep(self, awaited: List[str], changed: bool, now: float, remaining: Optional[float]) -> bool:
+        pending = list(self._unfinished)
+        delay = self.backoff.next_interval(changed, now)
+        grace_end = self.logs.next_deadline() if self.stream_logs and not pending else None
+        if grace_end is not None:
+            delay = min(delay, max(grace_end - now, 0.0), max(self.backoff.minimum, 1.0))
+        self.sleep(delay if remaining is None else min(delay, remaining))
+        ids = pending + [run_id for run_id in awaited if run_id not in pending]
+        rows = self._read(ids)
+        self._fail_if_deleted({run_id for run_id in pending if run_id not in rows})
+        return self._apply(rows)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def _read(self, ids: List[str]) -> Dict[str, Dict[str, Any]]:
+        self.polls += 1
+        after = self.logs.after if self.stream_logs else None
+        return read_flow_runs(self.client, ids, self.stream_logs, after, logs_tail=LOG_TAIL)
+
+    def _apply(self, rows: Dict[str, Dict[str, Any]]) -> bool:
+        """Take newer rows; stream their new states and lines; whether a run changed."""
         changed = False
-        still: List[str] = []
-        lines: List[Tuple[pendulum.DateTime, int, str]] = []
-        for run_id in pending:
-            row = rows[run_id]
+        lines: List[Line] = []
+        for run_id, row in rows.items():
+            if run_id not in self._watched:
+                continue
+            known = self.rows.get(run_id)
+            if known is not None and (row.get("version") or 0) < (known.get("version") or 0):
+                row = {**known, "logs": row.get("logs")}  # an older read: keep the newer state
+            elif known is None or row.get("version") != known.get("version"):
+                changed = True
             self.rows[run_id] = row
-            state = current_state(row)
-            signature = (row.get("version"), type(state).__name__)
-            changed = changed or self._signature.get(run_id) != signature
-            self._signature[run_id] = signature
+            self.states[run_id] = state = state_class(row)
+            if issubclass(state, prefect_states.Finished):
+                self._unfinished.pop(run_id, None)
+                self._untaken.pop(run_id, None)
+                if self.stream_logs:
+                    self.logs.finished(run_id, row.get("state_timestamp"))
+            else:
+                if run_id not in self._unfinished and known is not None and self.stream_logs:
+                    self.logs.restarted(run_id)
+                self._unfinished[run_id] = None
+                if issubclass(state, (prefect_states.Submitted, prefect_states.Running)):
+                    self._untaken.pop(run_id, None)
+                else:
+                    self._untaken[run_id] = None
             if self.stream_states:
                 lines += self._new_states(run_id, row)
             if self.stream_logs:
-                lines += self._new_logs(row)
-            if not state.is_finished():
-                still.append(run_id)
+                lines += self.logs.new_lines(row)
         for _, level, message in sorted(lines, key=lambda line: line[0]):
             self.logger.log(level, message)
-        return changed, still
+        return changed
 
-    def _new_states(self, run_id: str, row: Dict[str, Any]) -> List[Tuple[pendulum.DateTime, int, str]]:
+    def _fail_if_deleted(self, deleted: Any) -> None:
+        gone = [run_id for run_id in deleted if run_id in self._unfinished]
+        if gone:
+            described = ", ".join(f"{self.rows[r].get('name')!r} ({r})" for r in gone)
+            raise FlowRunDeletedError(
+                f"Child flow run {described} was deleted while this task waited for it"
+                if len(gone) == 1 else
+                f"Child flow runs {described} were deleted while this task waited for them"
+            )
+
+    def _new_states(self, run_id: str, row: Dict[str, Any]) -> List[Line]:
         history = sorted(row.get("states") or [], key=lambda s: parse_timestamp(s["timestamp"]))
         seen = self._states_seen.get(run_id, 0)
+        if len(history) <= seen:
+            return []
         self._states_seen[run_id] = len(history)
         lines = []
         for entry in history[seen:]:
-            state = State.deserialize(entry["serialized_state"])
-            text = f"{row.get('name')}: entered state <{type(state).__name__}>: {state.message}"
+            serialized = entry.get("serialized_state") or {}
+            text = f"{row.get('name')}: entered state <{serialized.get('type')}>: {serialized.get('message')}"
             lines.append((parse_timestamp(entry["timestamp"]), logging.INFO, text))
         return lines
 
-    def _new_logs(self, row: Dict[str, Any]) -> List[Tuple[pendulum.DateTime, int, str]]:
-        lines = []
-        if self._newest_log is None and len(row.get("logs") or []) >= LOG_TAIL:
-            lines.append((parse_timestamp(row["logs"][-1]["timestamp"]), logging.INFO,
-                          f"{row.get('name')}: (earlier log lines not shown: streaming from its last {LOG_TAIL})"))
-        for log in row.get("logs") or []:
-            key = (row["id"], str(log.get("timestamp")), str(log.get("message")))
-            if key in self._logs_seen:
-                continue
-            self._logs_seen.add(key)
-            stamp = parse_timestamp(log["timestamp"])
-            if self._newest_log is None or stamp > self._newest_log:
-                self._newest_log = stamp
-            level = logging.getLevelName(str(log.get("level") or "INFO").upper())
-            level = level if isinstance(level, int) else logging.INFO
-            lines.append((stamp, level, f"{row.get('name')}: {log.get('message')}"))
-        if len(self._logs_seen) > MAX_REMEMBERED_LOGS and self._newest_log is not None:
-            horizon = self._newest_log.subtract(seconds=LOG_OVERLAP)
-            self._logs_seen = {k for k in self._logs_seen if parse_timestamp(k[1]) >= horizon}
-        return lines
+    # -- agents -----------------------------------------------------------------------------
 
-    def _warn_if_not_picked_up(self, pending: List[str], elapsed: float, now: float) -> None:
+    def _warn_if_not_picked_up(self, elapsed: float, now: float) -> None:
         """Warn (one agent query for all late runs) about due runs no agent has taken."""
-        if elapsed < AGENT_WARNING_AFTER:
+        if elapsed < AGENT_WARNING_AFTER or not self._untaken:
             return
         utc_now = pendulum.now("UTC")
         late = []
-        for run_id in pending:
-            state = current_state(self.rows[run_id])
-            if state.is_submitted() or state.is_running() or state.is_finished():
-                continue
-            due = getattr(state, "start_time", None)
-            if due is not None and (utc_now - pendulum.instance(due)).total_seconds() < AGENT_WARNING_AFTER:
+        for run_id in self._untaken:
+            due = (self.rows[run_id].get("serialized_state") or {}).get("start_time")
+            if due and (utc_now - parse_timestamp(due)).total_seconds() < AGENT_WARNING_AFTER:
                 continue
             if now - self._warned_at.get(run_id, -AGENT_WARNING_EVERY) < AGENT_WARNING_EVERY:
                 continue
@@ -247,7 +301,7 @@ class Watcher:
 
     def _timeout_message(self, pending: List[str], elapsed: float) -> str:
         described = ", ".join(
-            f"{self.rows[r].get('name')!r} ({r}) in state {type(current_state(self.rows[r])).__name__}"
+            f"{self.rows[r].get('name')!r} ({r}) in state {self.states[r].__name__}"
             for r in pending
         )
         return (
@@ -256,9 +310,9 @@ class Watcher:
         )
 
 
-def current_state(row: Dict[str, Any]) -> State:
-    """The run's current state, from its `serialized_state` (Pending if there is none yet)."""
-    serialized = row.get("serialized_state")
-    if not serialized:
-        return Pending(message="No state reported yet.")
-    return State.deserialize(serialized)
+def state_class(row: Dict[str, Any]) -> type:
+    """The class of the run's current state, from its `serialized_state` (Pending if it has
+    none yet, or one this Prefect does not know): cheaper than deserializing the state."""
+    name = (row.get("serialized_state") or {}).get("type")
+    cls = getattr(prefect_states, str(name), None)
+    return cls if isinstance(cls, type) and issubclass(cls, prefect_states.State) else prefect_states.Pending

@@ -14,6 +14,7 @@ from tasks_flowrun.client import (
     send_create_flow_run,
     find_child_flow,
     flow_run_views,
+    views_from_rows,
     read_flow_runs,
 )
 from tests.tasks.conftest import FLOWS
@@ -64,10 +65,12 @@ def test_create_then_read_many_runs_in_one_request(client, project, requests_cou
     assert send_create_flow_run(client, child, {"idempotency_key": "k0", "parameters": {"x": 0}}) == ids[0]
     client.set_flow_run_state(ids[0], states.Success("done"))
     with requests_counter() as counted:
-        rows = read_flow_runs(client, ids + [str(uuid.uuid4())], with_states=True, with_logs=True)
+        rows = read_flow_runs(client, ids + [str(uuid.uuid4())], with_logs=True)
     assert counted.requests == 1
     assert set(rows) == set(ids)
-    assert set(rows[ids[1]]) == {"id", "name", "version", "labels", "serialized_state", "states", "logs"}
+    assert set(rows[ids[1]]) == {"id", "name", "flow_id", "version", "labels", "serialized_state", "state_timestamp",
+                                 "states", "parameters", "context", "updated", "run_config", "logs"}
+    assert [v.flow_run_id for v in views_from_rows(rows, [ids[1], ids[0]])] == [ids[1], ids[0]]
     assert rows[ids[0]]["serialized_state"]["type"] == "Success"
     with requests_counter() as counted:
         views = flow_run_views(client, [ids[2], ids[0], ids[2]])
@@ -92,19 +95,35 @@ def test_look_up_with_a_key_finds_the_run_of_any_version_of_the_group(client, pr
     assert find_child_flow(client, flow_name="child", project_name=project, idempotency_key="key-2").existing_run_id is None
 
 
-def test_poll_with_a_log_cut_off_is_valid_on_the_backend(client, project, requests_counter):
+def test_a_log_cut_off_is_on_the_time_lines_were_stored_not_their_own(client, project, requests_counter):
     register(project)
     child = find_child_flow(client, flow_name="child", project_name=project)
     run_id = send_create_flow_run(client, child, {"idempotency_key": "logs-1", "parameters": {"x": 1}})
-    client.write_run_logs(
-        [
-            {"flow_run_id": run_id, "timestamp": f"2030-01-01T00:00:0{i}+00:00", "level": "INFO", "message": f"line {i}"}
-            for i in range(3)
-        ]
-    )
+
+    def write(i, stamp):
+        client.write_run_logs([{"flow_run_id": run_id, "timestamp": stamp, "level": "INFO", "message": f"line {i}"}])
+
+    write(0, "2030-01-01T00:00:05+00:00")
     with requests_counter() as counted:
-        rows = read_flow_runs(client, [run_id], with_logs=True, logs_after="2030-01-01T00:00:00.500000+00:00")
-        again = read_flow_runs(client, [run_id], with_logs=True, logs_after="2030-01-01T00:00:01.500000+00:00")
-    assert counted.requests == 2
-    assert [log["message"] for log in rows[run_id]["logs"]] == ["line 1", "line 2"]
-    assert [log["message"] for log in again[run_id]["logs"]] == ["line 2"]
+        first = read_flow_runs(client, [run_id], with_logs=True, logs_tail=10)
+    [seen] = first[run_id]["logs"]
+    write(1, "2029-01-01T00:00:00+00:00")  # uploaded late: its own timestamp is older
+    with requests_counter() as more:
+        again = read_flow_runs(client, [run_id], with_logs=True, logs_after=seen["created"])
+    assert counted.requests == more.requests == 1
+    assert set(seen) == {"id", "timestamp", "created", "level", "message"}
+    assert [log["message"] for log in again[run_id]["logs"]] == ["line 1"]
+
+
+def test_any_number_of_runs_is_read_in_chunks(client, project, requests_counter, monkeypatch):
+    from tasks_flowrun.client import flow_runs
+
+    register(project)
+    child = find_child_flow(client, flow_name="child", project_name=project)
+    ids = [send_create_flow_run(client, child, {"idempotency_key": f"c{i}", "parameters": {"x": i}}) for i in range(7)]
+    monkeypatch.setattr(flow_runs, "READ_CHUNK", 3)
+    with requests_counter() as counted:
+        rows = read_flow_runs(client, ids)
+        views = flow_run_views(client, ids)
+    assert counted.requests == 3 + 3 and set(rows) == set(ids)
+    assert [v.flow_run_id for v in views] == ids

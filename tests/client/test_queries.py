@@ -33,25 +33,25 @@ def test_documents_are_constant_per_shape():
     # the text a backend caches by never carries an id, a name, a key or a timestamp
     for document in (
         queries.flow_lookup(True),
-        queries.poll_flow_runs(True, True, logs_after=True),
+        queries.poll_flow_runs(True, logs_after=True),
         queries.flow_run_views(),
     ):
         text = parse_graphql(document)
         assert '"' not in text, text
 
 
-def test_poll_is_one_flow_run_query_over_all_ids():
-    light = parse_graphql(queries.poll_flow_runs(with_states=False, with_logs=False))
-    assert light.count("flow_run(") == 1 and "_in: $ids" in light
-    assert light.startswith("query($ids: [uuid!]) {")
-    for heavy in ("parameters", "context", "run_config", "states", "logs"):
-        assert heavy not in light
-    full = parse_graphql(queries.poll_flow_runs(True, True, logs_after=True))
+def test_poll_is_one_flow_run_query_over_all_ids_with_what_views_need():
+    plain = parse_graphql(queries.poll_flow_runs(with_logs=False))
+    assert plain.count("flow_run(") == 1 and "_in: $ids" in plain
+    assert plain.startswith("query($ids: [uuid!]) {") and "logs" not in plain
+    for field in (*queries.FLOW_RUN_VIEW_FIELDS, "version", "state_timestamp"):
+        assert field in plain
+    full = parse_graphql(queries.poll_flow_runs(True, logs_after=True))
     assert full.startswith("query($ids: [uuid!], $after: timestamptz) {") and "states {" in full
-    assert "logs(order_by: { timestamp: asc }, where: { timestamp: { _gt: $after } })" in full
+    assert "logs(order_by: { timestamp: asc }, where: { created: { _gt: $after } })" in full
     # without a cut-off the variable is not declared (an unused variable is invalid GraphQL)
-    first = parse_graphql(queries.poll_flow_runs(True, True, logs_after=False))
-    assert "$after" not in first and "logs(order_by: { timestamp: asc })" in first
+    first = parse_graphql(queries.poll_flow_runs(True, logs_after=False, logs_tail=5))
+    assert "$after" not in first and "logs(order_by: { timestamp: desc }, limit: 5)" in first
 
 
 def test_view_selection_matches_flow_run_view():

@@ -1,4 +1,5 @@
 """Helpers for the plugin's tests: register flow scripts, run flows through the agent, read runs."""
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -80,19 +81,29 @@ def polling_only(server):
 def requests_counter(server, monkeypatch):
     """Count the HTTP requests this process sends to the backend inside a `with` block.
 
-    A spy on `prefect.Client._request` (it calls through) counts exactly what the tasks send,
-    whatever else (the session's agent) talks to the server at the same time; the root
-    fields come from the queries' text. The server's own counter must have seen at least as
-    many requests.
+    Call-through spies on `prefect.Client._request` (GraphQL) and on the pushed-changes
+    stream's `_post` (`POST /watch`, counted as the field `watch`) count exactly what the
+    tasks send, whatever else (the session's agent) talks to the server at the same time;
+    the root fields come from the queries' text. The server's own counter must have seen at
+    least as many requests.
     """
+    from tasks_flowrun.client.changes import ChangeStream
+
     sent: List[str] = []
     real_request = Client._request
+    real_post = ChangeStream._post
 
     def spy(self: Client, method: str, path: str, params: Any = None, **kwargs: Any) -> Any:
-        sent.append(str((params or {}).get("query", "")))
+        if threading.current_thread().name != LOG_UPLOADER:  # Prefect's own log shipping is not the tasks'
+            sent.append(str((params or {}).get("query", "")))
         return real_request(self, method, path, params=params, **kwargs)
 
+    def watch_spy(self: ChangeStream, body: Any, hold: float) -> Any:
+        sent.append(WATCH)
+        return real_post(self, body, hold)
+
     monkeypatch.setattr(Client, "_request", spy)
+    monkeypatch.setattr(ChangeStream, "_post", watch_spy)
 
     class Counter:
         def __enter__(self) -> "Counter":
@@ -113,12 +124,18 @@ def requests_counter(server, monkeypatch):
     return Counter
 
 
+WATCH = "<watch>"  # what the counter records for a `POST /watch`
+LOG_UPLOADER = "prefect-log-manager"  # the thread Prefect uploads a backend run's log lines from
+
+
 def root_fields(query: str) -> List[str]:
-    """The root field names of a GraphQL document (parsed with graphql-core); none for a
-    request that is not GraphQL (e.g. a held `POST /watch`)."""
+    """The root field names of a GraphQL document (parsed with graphql-core); `watch` for a
+    `POST /watch`."""
     from graphql import parse
 
     names: List[str] = []
+    if query == WATCH:
+        return ["watch"]
     if not query:
         return names
     for definition in parse(query).definitions:

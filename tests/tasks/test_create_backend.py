@@ -34,7 +34,7 @@ def run_in(ctx, **kwargs):
 
 def test_create_by_name_records_parent_name_and_inputs(client, project):
     flow_id = register_script("child.py", project)
-    ctx = parent_ctx(map_index=3)
+    ctx = parent_ctx(map_index=3, running_with_backend=True)
     start = pendulum.datetime(2031, 1, 2, 3, 4, 5, tz="UTC")
     run_id = run_in(
         ctx,

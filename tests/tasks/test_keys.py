@@ -41,13 +41,16 @@ def test_run_name():
     assert default_run_name("child", {}) is None
 
 
-def test_parent_record():
-    assert parent_context({**CTX, "map_index": 2}) == {
+def test_parent_record_only_when_running_with_a_backend():
+    backed = {**CTX, "running_with_backend": True}
+    assert parent_context({**backed, "map_index": 2}) == {
         "parent_flow_run_id": "fr-1",
         "parent_task_run_id": "tr-1",
         "parent_map_index": 2,
     }
-    assert parent_context(CTX) == {"parent_flow_run_id": "fr-1", "parent_task_run_id": "tr-1"}
+    assert parent_context(backed) == {"parent_flow_run_id": "fr-1", "parent_task_run_id": "tr-1"}
+    # a local flow.run(): its ids name no run the backend knows
+    assert parent_context({**CTX, "map_index": 2}) == {}
     assert parent_context({}) == {}
 
 

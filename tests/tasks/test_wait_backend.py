@@ -66,8 +66,9 @@ def test_one_poll_of_twenty_children_is_one_request(make_children, requests_coun
     ids = make_children(20, final=states.Success("done"))
     with requests_counter() as counted:
         views = wait_for_flow_run.run(flow_run_id=list(reversed(ids)))
-    # a pushed-changes token, one poll (all 20 finished) + one request building the 20 views
-    assert counted.requests == 3 and counted.fields == {"flow_run": 2}
+    # the runs registered for pushed changes (which gives the token), then one read: all 20
+    # finished, and the read carries what the 20 views are built from
+    assert counted.requests == 2 and counted.fields == {"watch": 1, "flow_run": 1}
     assert [v.flow_run_id for v in views] == list(reversed(ids))
     assert all(isinstance(v, FlowRunView) and v.state.is_successful() for v in views)
 
@@ -107,6 +108,10 @@ def test_raise_final_state_fails_unless_success_or_mirrors_on_request(make_child
     assert type(result.result[raising]) is expected
     assert type(result.result[mirroring]) is mirrored
     message = f"Child flow run 'p-child-0' finished in state {type(final).__name__}: {final.message}"
+    if isinstance(final, states.Cancelled):  # cancelled through the API: by a user, not with its parent
+        message += (f" A user cancelled it ({child}), so a restart of this parent leaves it Cancelled: to run it "
+                    f"again, restart that child (`tasks_flowrun.restart_flow_run({child!r})`, or Restart on its "
+                    "page), then this parent.")
     assert result.result[raising].message == message
     assert result.result[returning].is_successful() and not result.result[returning].is_skipped()
     view = result.result[returning].result

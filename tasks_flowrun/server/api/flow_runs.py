@@ -5,6 +5,8 @@ import pendulum
 from prefect.engine.state import Scheduled
 from sqlalchemy.engine import Connection
 
+from ..changes import QUEUE
+from ..storage.database import note_change
 from ..storage.rows import ConstraintError, fetch_row, fetch_rows, insert_rows
 from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key
 from ..timestamps import clock, to_datetime
@@ -144,6 +146,7 @@ def create_flow_run(
         return existing
     insert(conn, "flow_run_state", **history)
     _create_task_runs(conn, values)
+    note_change(conn, values["id"], QUEUE, due=values["state_start_time"])  # wakes agents when due
     return values["id"]
 
 

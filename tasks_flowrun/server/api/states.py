@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
+from ..changes import QUEUE
 from ..storage.rows import fetch_row, fetch_rows
 from ..storage.database import note_change
 from ..storage.runs import child_runs
@@ -97,6 +98,8 @@ def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: D
     run.update(derived)
     if kind == "flow_run":
         note_change(conn, run["id"])
+        if derived["state"] in QUEUE_STATES and derived["state_start_time"]:  # due now or then: wake agents
+            note_change(conn, run["id"], QUEUE, due=derived["state_start_time"])
     return run
 
 

@@ -27,14 +27,16 @@ _AFTER_COMMIT = "tasks_flowrun.after_commit"  # what to do once it has committed
 logger = logging.getLogger("tasks_flowrun.server")
 
 
-def note_change(conn: Connection, flow_run_id: str, kind: str = STATE) -> None:
-    """Note, in the current write transaction, that a flow run's state (or its logs) changed:
-    published to the database's `changes` feed once the transaction commits (on
-    PostgreSQL, to every server process on the database)."""
-    conn.info.setdefault(_CHANGES, []).append((flow_run_id, kind))
+def note_change(conn: Connection, flow_run_id: str, kind: str = STATE, due: Optional[str] = None) -> None:
+    """Note, in the current write transaction, that a flow run's state changed (or it got
+    logs, was deleted, or entered a queue state: `kind`, see `server/changes.py`; a QUEUE
+    note says when the run is due, `due` as stored timestamp text, default now): published
+    to the database's `changes` feed once the transaction commits (on PostgreSQL, to every
+    server process on the database)."""
+    conn.info.setdefault(_CHANGES, []).append((flow_run_id, kind) if due is None else (flow_run_id, kind, due))
 
 
-def take_changes(conn: Connection) -> List[Tuple[str, str]]:
+def take_changes(conn: Connection) -> List[Tuple[str, ...]]:
     """The changes noted in this transaction (and forget them)."""
     return conn.info.pop(_CHANGES, None) or []
 

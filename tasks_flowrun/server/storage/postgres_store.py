@@ -149,7 +149,7 @@ class PostgresDatabase(Database):
             message = json.loads(payload)
             if message.get("from") == self._token:
                 return  # published locally at commit already
-            changes = [(str(run_id), str(kind)) for run_id, kind in message.get("changes", [])]
+            changes = [tuple(str(item) for item in change) for change in message.get("changes", [])]
             polls = [(str(run_id), dt.datetime.fromisoformat(at)) for run_id, at in message.get("polls", [])]
         except (ValueError, TypeError, AttributeError):
             logger.warning("Ignored a malformed change notification on %s", CHANNEL)
@@ -238,12 +238,12 @@ class PostgresDatabase(Database):
         super().dispose()
 
 
-def _payloads(token: str, changes: List[Tuple[str, str]]) -> Iterator[str]:
+def _payloads(token: str, changes: List[Tuple[str, ...]]) -> Iterator[str]:
     """The notification payloads for `changes`, each under PostgreSQL's size limit."""
     batch: List[Any] = []
     size = 0
     for change in dict.fromkeys(changes):
-        item_size = len(change[0]) + len(change[1]) + 8
+        item_size = sum(len(str(item)) + 4 for item in change) + 4
         if batch and size + item_size > MAX_NOTIFY_BYTES:
             yield json.dumps({"from": token, "changes": batch})
             batch, size = [], 0

@@ -4,6 +4,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..changes import DELETED
+from .database import note_change
 from .jsonsql import PARENT_KEY, key_text, labels_fit
 from .rows import delete_rows, fetch_rows, insert_rows
 from ..timestamps import clock
@@ -41,7 +43,9 @@ def queue(conn: Connection, states: Sequence[str], before: str, tenant_id: Optio
 
 def delete_flow_run_rows(conn: Connection, flow_run_id: str) -> bool:
     """Delete a flow run with its states, task runs (and their states) and logs; its id is
-    kept in `deleted_flow_run`."""
+    kept in `deleted_flow_run`, and whoever waits on it hears of it (the change feed's
+    DELETED)."""
+    note_change(conn, flow_run_id, DELETED)
     task_run_ids = [r["id"] for r in fetch_rows(conn, "task_run", ["id"], flow_run_id=flow_run_id)]
     delete_rows(conn, "task_run_state", "task_run_id", task_run_ids)
     for table in ("task_run", "flow_run_state", "log"):
