@@ -10,7 +10,6 @@ state change, and a state change that rolls back calls nothing. `test_cloud_hook
 sample event at once and reports the outcome.
 """
 import logging
-import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -150,10 +149,18 @@ def state_change_event(run: Dict[str, Any], flow: Optional[Dict[str, Any]],
     return _event(flow_run, _flow_part(flow), _tenant_part(tenant), state)
 
 
+_link_base = ["http://localhost:4200"]  # one backend per process: its app sets it (set_link_base)
+
+
+def set_link_base(url: str) -> None:
+    """Where run links in hook messages point: Prefect's `server.ui.endpoint` when set, else
+    the backend's own web page (`ServerSettings.link_base`); the app sets it at start."""
+    _link_base[0] = url.rstrip("/")
+
+
 def _link(event: Dict[str, Any]) -> str:
-    """The run's page in the Prefect UI (Server's `api.url` setting, same environment variable)."""
-    base = os.environ.get("PREFECT_SERVER__API__URL", "http://localhost:4200").rstrip("/")
-    return f"{base}/{event['tenant']['slug']}/flow-run/{event['flow_run']['id']}"
+    """The run's page, as Prefect's client prints it (`Client.get_cloud_url`)."""
+    return f"{_link_base[0]}/{event['tenant']['slug']}/flow-run/{event['flow_run']['id']}"
 
 
 # -- calls ------------------------------------------------------------------------------

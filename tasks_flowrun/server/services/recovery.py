@@ -5,6 +5,7 @@ from typing import Dict, List, Optional
 
 from ..api.liveness import RunnerPolls
 from ..api.recovery import RecoveryPolicy, recover_dead_runs
+from ..metrics import count_recovery
 from ..storage.database import Database
 from ..timestamps import clock
 from .periodic import PeriodicService
@@ -32,6 +33,7 @@ class Recovery(PeriodicService):
     def run_once(self, now: Optional[dt.datetime] = None) -> Dict[str, List[str]]:
         with self.db.write() as conn:
             outcome = recover_dead_runs(conn, now or clock.now(), self.policy, self.polls)
+        count_recovery(self.db, outcome)
         for verb, ids in outcome.items():
             if ids:
                 logger.warning("Recovery %s %d flow run(s) whose process died: %s", verb, len(ids), ", ".join(ids))
