@@ -191,7 +191,7 @@ def _run_server(args: argparse.Namespace) -> int:
               "use --api-key-file PATH or $TASKS_FLOWRUN_API_KEY instead", file=sys.stderr)
     configure_logging(settings.log_level, access_log=settings.access_log)
     for note in client_mismatch(settings, prefect):
-        logging.getLogger("tasks_flowrun.server").warning(note)
+        logging.getLogger("tasks_flowrun.server").info(note)
     return serve(settings, sources=sources)
 
 

@@ -41,14 +41,15 @@ class PrefectConfig:
     known: Prefect's defaults, plus its config files, plus `PREFECT__` variables."""
 
     def __init__(self) -> None:
-        from prefect.configuration import DEFAULT_CONFIG, load_configuration
-
         # the process environment: Prefect's loader reads its `PREFECT__...` variables there itself
         self.environ = os.environ
         self.user_path = os.path.expanduser(self.environ.get("PREFECT__USER_CONFIG_PATH", "~/.prefect/config.toml"))
         self.backend_path = os.path.expanduser(self.environ.get("PREFECT__BACKEND_CONFIG_PATH",
                                                                 "~/.prefect/backend.toml"))
         try:
+            # importing prefect loads its configuration: a broken config file fails here already
+            from prefect.configuration import DEFAULT_CONFIG, load_configuration
+
             self._defaults = load_configuration(DEFAULT_CONFIG)
             self._user = load_configuration(DEFAULT_CONFIG, user_config_path=self.user_path)
             self._files = load_configuration(DEFAULT_CONFIG, self.user_path, self.backend_path)
