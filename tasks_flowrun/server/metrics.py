@@ -30,9 +30,10 @@ import datetime as dt
 import logging
 import time
 import weakref
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -65,6 +66,8 @@ class Observed:
         """The root fields of its (parsed, valid) document; none: it did not parse or validate."""
         names = set(fields)
         self.operation = "invalid" if not names else fields[0] if len(names) == 1 else "multiple"
+        if not names:  # answered with the errors that say why
+            self.status = "error"
 
     def batch(self) -> None:
         self.operation = "batch"
@@ -161,8 +164,10 @@ class Metrics:
             if ids:
                 self.recoveries.labels(action).inc(len(ids))
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, accept: str = "") -> Tuple[bytes, str]:
+        """The figures in the format the scraper accepts (Prometheus text, or OpenMetrics), and its type."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
     def instrument(self, operation: str, handler: Handler) -> Handler:
         """`handler`, counted and timed as `operation`."""
@@ -197,8 +202,8 @@ class Metrics:
         async def metrics(request: Request) -> Response:
             if not authorized(request):
                 return refusal()
-            body = await run_in_threadpool(self.render)
-            return Response(body, media_type=CONTENT_TYPE_LATEST)
+            body, content_type = await run_in_threadpool(self.render, request.headers.get("accept", ""))
+            return Response(body, headers={"Content-Type": content_type})
 
         return self.instrument("metrics", metrics)
 
