@@ -219,10 +219,10 @@ def _run_config(args: argparse.Namespace) -> int:
                           "notes": notes}, indent=2))
         return 0
     rows = [(name, shown(options[name], setting.value), setting.source) for name, setting in sources.items()]
-    clients = [(label, value or "(none)", source) for label, value, source in clients]
     print("\n".join(table(rows)))
     print()
-    print("\n".join(table(clients, ("prefect client", "value", "source"))))
+    print("\n".join(table([(label, value or "(none)", source) for label, value, source in clients],
+                          ("prefect client", "value", "source"))))
     for note in notes:
         print(f"\nnote: {note}")
     return 0
@@ -251,6 +251,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         children=args.children, port=args.port, database=args.database, keep=args.keep, timeout=args.timeout
     )
+    if is_database_url(args.database):
+        try:
+            from .server.storage import postgres_store  # noqa: F401  (says how to install the extra)
+        except ImportError as exc:
+            print(f"tasks-flowrun demo: {exc}", file=sys.stderr)
+            return 2
     return run_demo(options)
 
 
@@ -267,12 +273,16 @@ def _run_copy(args: argparse.Namespace) -> int:
     if not is_database_url(args.source) and not Path(args.source).exists():
         print(f"tasks-flowrun copy-database: no SQLite file at {args.source}", file=sys.stderr)
         return 2
+    opened = []
     try:
-        source = open_database(args.source)
-        target = open_database(args.target)
-    except SchemaVersionError as exc:
+        for where in (args.source, args.target):
+            opened.append(open_database(where))
+    except (SchemaVersionError, ImportError) as exc:  # ImportError: the `postgres` extra is missing
+        for db in opened:
+            db.dispose()
         print(f"tasks-flowrun copy-database: {exc}", file=sys.stderr)
         return 2
+    source, target = opened
     try:
         copied = copy_database(source, target, lambda table, rows: print(f"{table:<20} {rows:>10,} rows"))
     except CopyRefused as exc:

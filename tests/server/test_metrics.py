@@ -1,9 +1,7 @@
 """`GET /metrics`: Prometheus text, read with Prometheus' own parser, counting what really happened
 against real backends over HTTP."""
 import datetime as dt
-import json
 import threading
-import time
 from pathlib import Path
 from typing import Dict, Iterator, Tuple
 
