@@ -161,3 +161,13 @@ def test_an_agent_that_dies_during_a_test_is_reported(tmp_path: Path) -> None:
         with embedded_backend(tmp_path / "backend") as backend:
             os.killpg(backend.agent.pid, signal.SIGKILL)
             backend.agent.wait(timeout=30)
+
+
+def test_the_readme_example_passes(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (example,) = [body for body in re.findall(r"^```python\n(.*?)^```", readme, re.S | re.M)
+                  if "def test_" in body and "tasks_flowrun_backend" in body]
+    result = run_pytest(tmp_path, "test_readme_example", example)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-6000:] + result.stderr[-2000:]
