@@ -152,7 +152,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     service = GraphQLService(build(), limits)
     stats = RequestStats()
     metrics = Metrics(db, db.changes.waiting)
-    set_link_base(settings.link_base)
+    set_link_base(db, settings.link_base)
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
     db.share_polls(polls)
     policy = recovery_policy(settings)  # also for runs an agent reports dead
