@@ -9,7 +9,8 @@ Per process (each server process has its own; add them up across processes):
   document was read, and `watch`, `health`, `stats`, `metrics` for those endpoints. `status`
   is `ok`, `error` (answered with errors), `unauthenticated`, `refused` (refused before it
   ran: body too large, malformed, cross-site), `busy` (too many requests in flight),
-  `timeout` (its time budget was spent) or `failed` (an internal error).
+  `timeout` (stopped: its time budget was spent, or its client left) or `failed` (an
+  internal error).
 - `tasks_flowrun_request_duration_seconds{operation}`: a histogram of the time to answer
   (a held `/watch` counts the time it was held).
 - `tasks_flowrun_recovery_actions_total{action}`: runs the recovery sweep found dead and
