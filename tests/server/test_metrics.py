@@ -177,6 +177,21 @@ def test_a_scrape_answers_when_the_database_cannot(backend) -> None:
     assert not any(name == "tasks_flowrun_flow_runs" for name, _ in samples)
 
 
+def test_after_a_restart_the_database_figures_remain_and_the_counters_start_again(tmp_path: Path) -> None:
+    database = fresh_database(tmp_path, "restarted")
+    with EmbeddedServer(database=database) as first:
+        gql = GraphQL(first.url)
+        flow_id = register_flow(gql)
+        for _ in range(3):
+            gql.create_flow_run(flow_id=flow_id)
+        assert value(scrape(first.url), "tasks_flowrun_requests_total", operation="create_flow_run", status="ok") == 3
+    with EmbeddedServer(database=database) as second:
+        samples = scrape(second.url)
+    assert value(samples, "tasks_flowrun_flow_runs", state="Scheduled") == 3  # read from the database
+    # a process's counters start at 0 (Prometheus' rate() and increase() expect that of a restart)
+    assert value(samples, "tasks_flowrun_requests_total", operation="create_flow_run", status="ok") == 0
+
+
 @pytest.mark.e2e
 def test_a_real_agents_slots_while_it_runs_a_flow(server, client, project, agent, flows_dir) -> None:
     from tests.e2e.support import FLOWS, register_script, wait_for_run
