@@ -155,11 +155,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _server_flags(args: argparse.Namespace) -> Dict[str, Any]:
-    flags = {name: getattr(args, name, None) for name in (
-        "host", "port", "database", "api_key", "api_key_file", "insecure", "heartbeat_timeout",
-        "max_resurrections", "log_level", "access_log")}
-    flags["cors_origins"] = tuple(args.cors_origins) if args.cors_origins else None
-    return flags
+    """The options given on the command line, by the name of their setting (argparse's `dest`)."""
+    from .server.settings import SERVER_OPTIONS
+
+    flags = {option.name: getattr(args, option.name, None) for option in SERVER_OPTIONS}
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in flags.items()}
 
 
 def _missing_extra(exc: ImportError) -> int:
