@@ -11,7 +11,7 @@ for (or depend on) the task modules.
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is written (setup.cfg reads it)
 
 __all__ = [
     "CreateFlowRun",

@@ -1,18 +1,16 @@
-"""The `tasks-flowrun` command: `server` (the embedded backend), `agent` (a warm, bounded Prefect 1
-agent) and `demo` (the main job, end to end)."""
+"""The `tasks-flowrun` command: `server` (the embedded backend), `config` (its effective settings),
+`agent` (a warm, bounded Prefect 1 agent), `copy-database` and `demo` (the main job, end to end)."""
 import argparse
-import os
+import logging
 import sys
 from pathlib import Path
-from typing import List, Optional, Union
-from urllib.parse import urlsplit
+from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__
 from .agent.main import add_arguments as add_agent_arguments
-from .server.settings import is_database_url  # plain Python: no need of the server extra
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4200
+from .config import log_level, non_negative_int, origin, port, positive_seconds, url_host
+# plain Python: no need of the server extra
+from .server.settings import DEFAULT_HOST, DEFAULT_PORT, database_target, is_database_url
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,57 +25,25 @@ def build_parser() -> argparse.ArgumentParser:
     server = commands.add_parser(
         "server",
         help="run the embedded Prefect 1 backend in the foreground",
-        description="Run the embedded Prefect 1 backend (SQLite) in the foreground; Ctrl-C stops it.",
+        description="Run the embedded Prefect 1 backend in the foreground; Ctrl-C stops it. Each option also "
+                    "comes from $TASKS_FLOWRUN_<OPTION> (e.g. TASKS_FLOWRUN_PORT), and --host, --port and "
+                    "--log-level from Prefect's configuration (server.host, server.port, logging.level); "
+                    "`tasks-flowrun config` shows what applies and why.",
     )
-    server.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: %(default)s)")
-    server.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port, 0 for any free one (default: %(default)s)"
-    )
-    server.add_argument(
-        "--database", type=database_argument, default=None,
-        help="SQLite file (default: ~/.prefect/tasks_flowrun.db), or a postgresql://user:pass@host:port/dbname "
-             "URL (several server processes may share one PostgreSQL database)"
-    )
-    server.add_argument(
-        "--api-key",
-        default=None,
-        help="require clients to send this key as a bearer token; visible to other users in the process "
-             "list, prefer --api-key-file or $TASKS_FLOWRUN_API_KEY (default: $TASKS_FLOWRUN_API_KEY, else none)",
-    )
-    server.add_argument(
-        "--api-key-file", type=Path, default=None, metavar="PATH",
-        help="read the API key from this file (its first line)",
-    )
-    server.add_argument(
-        "--insecure", action="store_true",
-        help="allow a --host other than loopback without an API key (anyone who can reach the port can "
-             "run and change flows)",
-    )
-    server.add_argument(
-        "--heartbeat-timeout", type=_positive_seconds, default=120.0, metavar="SECONDS",
-        help="a flow run silent for this long lost its process: its unfinished tasks are re-run "
-             "(the run is rescheduled, then Failed after --max-resurrections) (default: %(default)s)",
-    )
-    server.add_argument(
-        "--max-resurrections", type=int, default=3, metavar="N",
-        help="reschedules of one run whose process died before it is marked Failed (default: %(default)s)",
-    )
-    server.add_argument(
-        "--submitted-timeout", type=_positive_seconds, default=600.0, metavar="SECONDS",
-        help="a Submitted run whose agent has not started its process after this long is recovered like a "
-             "dead one (default: %(default)s)",
-    )
-    server.add_argument(
-        "--no-version-locking", action="store_false", dest="version_locking",
-        help="accept Running and Submitted states sent with a stale version, as Prefect Server does (default: "
-             "refused, per flow unless turned off with disable_flow_version_lock)",
-    )
-    server.add_argument(
-        "--cors-origin", action="append", type=_origin, default=[], metavar="ORIGIN", dest="cors_origins",
-        help="let web pages from this origin (scheme://host[:port], e.g. the Prefect UI at http://localhost:8080) "
-             "call the API from the browser; repeat for several (default: none)",
-    )
+    add_server_arguments(server)
     server.set_defaults(handler=_run_server)
+
+    config = commands.add_parser(
+        "config",
+        help="print the settings `tasks-flowrun server` would use and where each comes from",
+        description="Print the effective settings of `tasks-flowrun server` (given the same options) and the "
+                    "source of each: default, Prefect's config file, a PREFECT__ variable, a TASKS_FLOWRUN_ "
+                    "variable or a flag; secrets masked. Then where Prefect's clients on this machine send "
+                    "requests, and whether that is this server.",
+    )
+    add_server_arguments(config)
+    config.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    config.set_defaults(handler=_run_config)
 
     agent = commands.add_parser(
         "agent",
@@ -126,30 +92,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def database_argument(text: str) -> Union[Path, str]:
-    """`--database`: a postgresql:// URL as given, anything else a SQLite file path."""
-    return text if is_database_url(text) else Path(text).expanduser()
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse `type` from a parser of tasks_flowrun.config (its message on bad input)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
-    return value
+database_argument = _argument(database_target)
 
 
-def _origin(text: str) -> str:
-    """A browser origin, `scheme://host[:port]`, as browsers send it (lowercase, no path)."""
-    parts = urlsplit(text.strip().rstrip("/"))
-    if text.strip() == "*":
-        raise argparse.ArgumentTypeError("'*' is not allowed: list each origin (scheme://host[:port])")
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an origin: expected scheme://host[:port], "
-                                         "e.g. http://localhost:8080")
-    return f"{parts.scheme}://{parts.netloc}".lower()
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `tasks-flowrun server` (and `config`). None = not given: the value then
+    comes from the environment, Prefect's configuration or the default (server/settings.py)."""
+    parser.add_argument("--host", type=_argument(url_host), default=None,
+                        help=f"interface to bind (default: Prefect's server.host, else {DEFAULT_HOST})")
+    parser.add_argument("--port", type=_argument(port), default=None,
+                        help=f"TCP port, 0 for any free one (default: Prefect's server.port, else {DEFAULT_PORT})")
+    parser.add_argument(
+        "--database", type=database_argument, default=None,
+        help="SQLite file (default: tasks_flowrun.db in Prefect's home_dir, ~/.prefect), or a "
+             "postgresql://user:pass@host:port/dbname URL (several server processes may share one PostgreSQL "
+             "database)"
+    )
+    parser.add_argument(
+        "--api-key", default=None,
+        help="require clients to send this key as a bearer token; visible to other users in the process "
+             "list, prefer --api-key-file or $TASKS_FLOWRUN_API_KEY (default: $TASKS_FLOWRUN_API_KEY, else none)",
+    )
+    parser.add_argument("--api-key-file", type=Path, default=None, metavar="PATH",
+                        help="read the API key from this file (its first line)")
+    parser.add_argument(
+        "--insecure", action="store_const", const=True, default=None,
+        help="allow a --host other than loopback without an API key (anyone who can reach the port can "
+             "run and change flows)",
+    )
+    parser.add_argument(
+        "--heartbeat-timeout", type=_argument(positive_seconds), default=None, metavar="SECONDS",
+        help="a flow run silent for this long lost its process: its unfinished tasks are re-run "
+             "(the run is rescheduled, then Failed after --max-resurrections) (default: 120)",
+    )
+    parser.add_argument(
+        "--max-resurrections", type=_argument(non_negative_int), default=None, metavar="N",
+        help="reschedules of one run whose process died before it is marked Failed (default: 3)",
+    )
+    parser.add_argument(
+        "--cors-origin", action="append", type=_argument(origin), default=None, metavar="ORIGIN",
+        dest="cors_origins",
+        help="let web pages from this origin (scheme://host[:port], e.g. the Prefect UI at http://localhost:8080) "
+             "call the API from the browser; repeat for several (default: none)",
+    )
+    parser.add_argument(
+        "--submitted-timeout", type=_argument(positive_seconds), default=None, metavar="SECONDS",
+        help="a Submitted run whose agent has not started its process after this long is recovered like a "
+             "dead one (default: 600)",
+    )
+    parser.add_argument(
+        "--no-version-locking", action="store_const", const=False, default=None, dest="version_locking",
+        help="accept Running and Submitted states sent with a stale version, as Prefect Server does (default: "
+             "refused, per flow unless turned off with disable_flow_version_lock)",
+    )
+    parser.add_argument("--log-level", type=_argument(log_level), default=None, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: Prefect's logging.level, else INFO)")
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=None,
+                        help="log one line per HTTP request (default: off)")
+
+
+def _server_flags(args: argparse.Namespace) -> Dict[str, Any]:
+    """The options given on the command line, by the name of their setting (argparse's `dest`)."""
+    from .server.settings import SERVER_OPTIONS
+
+    flags = {option.name: getattr(args, option.name, None) for option in SERVER_OPTIONS}
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in flags.items()}
 
 
 def _missing_extra(exc: ImportError) -> int:
@@ -164,53 +184,70 @@ def _missing_extra(exc: ImportError) -> int:
 def _run_server(args: argparse.Namespace) -> int:
     try:
         from .server.cli import serve
-        from .server.settings import ServerSettings
     except ImportError as exc:
         return _missing_extra(exc)
-    if args.max_resurrections < 0:
-        print("tasks-flowrun server: --max-resurrections must be 0 or more", file=sys.stderr)
-        return 2
+    from .config import ConfigError, PrefectConfig
+    from .logging_setup import configure_logging
+    from .server.settings import client_mismatch, resolve_server_settings
+
     try:
-        api_key = _api_key(args)
-    except ValueError as exc:
+        prefect = PrefectConfig()
+        settings, sources = resolve_server_settings(_server_flags(args), prefect)
+    except ConfigError as exc:
         print(f"tasks-flowrun server: {exc}", file=sys.stderr)
         return 2
-    settings = ServerSettings(host=args.host, port=args.port, database=args.database, api_key=api_key,
-                              heartbeat_timeout=args.heartbeat_timeout, max_resurrections=args.max_resurrections,
-                              insecure=args.insecure, cors_origins=tuple(args.cors_origins),
-                              submitted_timeout=args.submitted_timeout, version_locking=args.version_locking)
-    return serve(settings)
-
-
-def _api_key(args: argparse.Namespace) -> Optional[str]:
-    """The key from --api-key (with a warning), --api-key-file, or $TASKS_FLOWRUN_API_KEY."""
-    if args.api_key is not None and args.api_key_file is not None:
-        raise ValueError("give either --api-key or --api-key-file, not both")
     if args.api_key is not None:
         print("tasks-flowrun server: warning: --api-key is visible to every user in the process list; "
               "use --api-key-file PATH or $TASKS_FLOWRUN_API_KEY instead", file=sys.stderr)
-        return args.api_key or None
-    if args.api_key_file is not None:
-        try:
-            lines = args.api_key_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read --api-key-file {str(args.api_key_file)!r}: {exc}") from None
-        key = lines[0].strip() if lines else ""
-        if not key:
-            raise ValueError(f"--api-key-file {str(args.api_key_file)!r} is empty")
-        return key
-    return os.environ.get("TASKS_FLOWRUN_API_KEY") or None
+    configure_logging(settings.log_level, access_log=settings.access_log)
+    for note in client_mismatch(settings, prefect):
+        logging.getLogger("tasks_flowrun.server").info(note)
+    return serve(settings, sources=sources)
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import ConfigError, PrefectConfig, json_value, masked_url, shown, table
+    from .server.settings import SERVER_OPTIONS, client_mismatch, client_view, resolve_server_settings
+
+    try:
+        prefect = PrefectConfig()
+        settings, sources = resolve_server_settings(_server_flags(args), prefect)
+    except ConfigError as exc:
+        print(f"tasks-flowrun config: {exc}", file=sys.stderr)
+        return 2
+    options = {option.name: option for option in SERVER_OPTIONS}
+    clients = [(label, ("***" if "key" in label else masked_url(str(value))) if value else None, source)
+               for label, value, source in client_view(prefect)]
+    notes = client_mismatch(settings, prefect)
+    if args.json:
+        server = {name: {"value": json_value(options[name], setting.value), "source": setting.source}
+                  for name, setting in sources.items()}
+        print(json.dumps({"server": server, "clients": {label: {"value": value, "source": source}
+                                                        for label, value, source in clients},
+                          "notes": notes}, indent=2))
+        return 0
+    rows = [(name, shown(options[name], setting.value), setting.source) for name, setting in sources.items()]
+    print("\n".join(table(rows)))
+    print()
+    print("\n".join(table([(label, value or "(none)", source) for label, value, source in clients],
+                          ("prefect client", "value", "source"))))
+    for note in notes:
+        print(f"\nnote: {note}")
+    return 0
 
 
 def _run_agent(args: argparse.Namespace) -> int:
-    from .agent.main import parse_env, run
+    from .agent.main import agent_log_level, parse_env, run
 
     try:
         parse_env(args.env)
-    except ValueError as exc:
+        level = agent_log_level(args.log_level)
+    except ValueError as exc:  # ConfigError included
         print(f"tasks-flowrun agent: {exc}", file=sys.stderr)
         return 2
-    return run(args)
+    return run(args, level)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -224,6 +261,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         children=args.children, port=args.port, database=args.database, keep=args.keep, timeout=args.timeout
     )
+    if is_database_url(args.database):
+        try:
+            from .server.storage import postgres_store  # noqa: F401  (says how to install the extra)
+        except ImportError as exc:
+            print(f"tasks-flowrun demo: {exc}", file=sys.stderr)
+            return 2
     return run_demo(options)
 
 
@@ -240,12 +283,16 @@ def _run_copy(args: argparse.Namespace) -> int:
     if not is_database_url(args.source) and not Path(args.source).exists():
         print(f"tasks-flowrun copy-database: no SQLite file at {args.source}", file=sys.stderr)
         return 2
+    opened = []
     try:
-        source = open_database(args.source)
-        target = open_database(args.target)
-    except SchemaVersionError as exc:
+        for where in (args.source, args.target):
+            opened.append(open_database(where))
+    except (SchemaVersionError, ImportError) as exc:  # ImportError: the `postgres` extra is missing
+        for db in opened:
+            db.dispose()
         print(f"tasks-flowrun copy-database: {exc}", file=sys.stderr)
         return 2
+    source, target = opened
     try:
         copied = copy_database(source, target, lambda table, rows: print(f"{table:<20} {rows:>10,} rows"))
     except CopyRefused as exc:

@@ -65,7 +65,9 @@ def stop(proc: subprocess.Popen, sig: int) -> "tuple[int, str, str]":
 
 def test_parser_has_the_documented_commands() -> None:
     args = build_parser().parse_args(["server"])
-    assert (args.host, args.port, args.database) == ("127.0.0.1", 4200, None)
+    # options not given stay None: their values then come from the environment, Prefect's
+    # configuration or the defaults (tests/test_config.py)
+    assert (args.host, args.port, args.database) == (None, None, None)
     args = build_parser().parse_args(["demo", "--keep", "--children", "3", "--port", "0", "--database", "x.db"])
     assert (args.keep, args.children, args.port, str(args.database)) == (True, 3, 0, "x.db")
 

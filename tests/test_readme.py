@@ -138,6 +138,7 @@ def test_tox_envs_and_ci_match_the_readme() -> None:
     assert "pip install tox && tox -e demo" in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"tox -e tests\b", ci), "CI must run the README's test command"
+    assert re.search(r"tox -e lint,typecheck\b", ci), "CI must run the static checks and the type check"
 
 
 def test_referenced_files_modules_and_flows_exist() -> None:

@@ -2,7 +2,7 @@
 import argparse
 import os
 import signal
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 DEFAULT_POLL_INTERVAL = 0.5
 
@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
                         help="module imported once by the warm process that flow processes are forked "
                              "from (repeatable)")
+    parser.add_argument("--log-level", type=_log_level, default=None, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: $TASKS_FLOWRUN_LOG_LEVEL, else "
+                             "Prefect's cloud.agent.level, INFO); the flow runs keep Prefect's logging.level")
     parser.add_argument("--stop-runs-on-exit", action="store_true",
                         help="kill the running flow processes when the agent stops (default: leave them "
                              "running, as LocalAgent does)")
@@ -49,6 +52,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _log_level(text: str) -> str:
+    from ..config import log_level
+
+    try:
+        return log_level(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def agent_log_level(flag: Optional[str]) -> str:
+    """--log-level, else $TASKS_FLOWRUN_LOG_LEVEL, else Prefect's `cloud.agent.level` (what
+    `prefect agent local start` uses), else INFO.
+
+    Raises:
+        - ConfigError: the variable or Prefect's setting is not a level
+    """
+    from ..config import Option, log_level, prefect_key, resolve
+
+    option = Option("log_level", "--log-level", log_level, prefect_key("cloud.agent.level", log_level))
+    return str(resolve([option], {"log_level": flag}, {"log_level": "INFO"})["log_level"].value)
+
+
 def parse_env(pairs: List[str]) -> Dict[str, str]:
     """KEY=VALUE strings as a dict (the value may contain '=')."""
     env = {}
@@ -60,11 +85,24 @@ def parse_env(pairs: List[str]) -> Dict[str, str]:
     return env
 
 
-def run(args: argparse.Namespace) -> int:
+def use_log_level(level: str, name: Optional[str]) -> None:
+    """Log from `level` up in Prefect's format (tasks_flowrun/logging_setup.py), the agent's own
+    logger included: it is named after the agent, and Prefect sets its level from
+    `cloud.agent.level`, as `prefect agent local start --log-level` does."""
+    import prefect
+
+    from ..logging_setup import configure_logging
+
+    configure_logging(level, loggers=[name or prefect.config.cloud.agent.get("name", "agent")])
+    prefect.config.cloud.agent.level = level
+
+
+def run(args: argparse.Namespace, level: str = "INFO") -> int:
     """Start the agent in the foreground; SIGTERM and Ctrl-C stop it."""
     env = parse_env(args.env)
     from .warm_agent import WarmAgent
 
+    use_log_level(level, args.name)
     agent = WarmAgent(name=args.name, labels=args.label, env_vars=env,
                       import_paths=[os.path.abspath(p) for p in args.import_path],
                       show_flow_logs=args.show_flow_logs, hostname_label=not args.no_hostname_label,

@@ -1,4 +1,4 @@
-"""The ASGI application: `POST /` and `/graphql` (GraphQL), `GET /health`, `GET /stats`.
+"""The ASGI application: `POST /` and `/graphql` (GraphQL), `GET /health`, `GET /stats`, `GET /metrics`.
 
 Every answer is JSON, errors included. Before a request runs: the API key, the cross-site
 rule (application/json or an allowed Origin), the concurrency bound, the body size (enforced
@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from graphql.language import DocumentNode
 
+from .api.cloud_hooks import set_link_base
 from .api.projects import ensure_default_tenant
 from .cors import CorsMiddleware
 from .batch import BatchRefused, cost_refusal, decode_batch
@@ -41,6 +42,7 @@ from .services.availability import AvailabilityWatch
 from .services.recovery import Recovery
 from .services.periodic import PeriodicService
 from .services.scheduler import Scheduler
+from .metrics import Metrics, Observed
 from .settings import ServerSettings
 from .stats import RequestStats
 from .storage.database import Database, open_database
@@ -156,6 +158,8 @@ def create_app(settings: ServerSettings) -> Starlette:
     limits = CostLimits(settings.max_query_depth, settings.max_query_fields, settings.max_query_rows)
     service = GraphQLService(build(), limits)
     stats = RequestStats()
+    metrics = Metrics(db, db.changes.waiting)
+    set_link_base(db, settings.link_base)
     polls = RunnerPolls()  # flow processes polling their own run: proof they are alive
     db.share_polls(polls)
     # when the backend could not hear flow runs: silence it caused is no evidence of death
@@ -188,36 +192,46 @@ def create_app(settings: ServerSettings) -> Starlette:
                           415, "UNSUPPORTED_MEDIA_TYPE")
         return None
 
-    def _prepare(body: Dict[str, Any]) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
+    def _prepare(body: Dict[str, Any], seen: Observed) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
         document, errors = service.prepare(body["query"], body["variables"], body.get("operationName"))
-        stats.record(root_fields(document) if document is not None else [])
+        fields = root_fields(document) if document is not None else []
+        stats.record(fields)
+        seen.document(fields)
         return document, errors
 
     def _result(document: DocumentNode, body: Dict[str, Any], headers: Dict[str, str], budget: Budget
                 ) -> Dict[str, Any]:
         # a browser's reads (the Prefect UI polls runs by id) prove no flow process alive
         run_polls = None if "origin" in headers or "x-prefect-ui" in headers else polls
-        with RequestContext(db, tenant_id, headers, run_polls, budget, policy, settings.version_locking) as context:
+        with RequestContext(db, tenant_id, headers, run_polls, budget, policy, settings.version_locking,
+                            settings) as context:
             result = service.run(document, body["variables"], body.get("operationName"), context)
         if result.get("errors") and budget.stopped():  # interrupted: say why, not what broke
             return {"errors": [{"message": budget.reason or "Request stopped.", "extensions": {"code": "TIMEOUT"}}]}
         return result
 
-    def _execute(body: Dict[str, Any], headers: Dict[str, str], budget: Budget) -> Response:
-        document, errors = _prepare(body)
+    def _execute(body: Dict[str, Any], headers: Dict[str, str], budget: Budget, seen: Observed) -> Response:
+        document, errors = _prepare(body, seen)
         if document is None:
             return _json({"errors": errors}, status=400)
-        return _json(_result(document, body, headers, budget))
+        result = _result(document, body, headers, budget)
+        seen.result(result)
+        return _json(result)
 
-    def _execute_batch(bodies: List[Dict[str, Any]], headers: Dict[str, str], budget: Budget) -> Response:
+    def _execute_batch(bodies: List[Dict[str, Any]], headers: Dict[str, str], budget: Budget, seen: Observed
+                       ) -> Response:
         """Each operation on its own, in order, once the batch's summed cost is within the limits."""
-        prepared = [_prepare(body) for body in bodies]
+        prepared = [_prepare(body, Observed()) for body in bodies]
+        seen.batch()
         refusal = cost_refusal(service.schema, limits, [(document, body) for body, (document, _) in
                                                         zip(bodies, prepared) if document is not None])
         if refusal is not None:
             return _error(refusal, 400, "QUERY_TOO_COSTLY")
-        return _json([{"errors": errors} if document is None else _result(document, body, headers, budget)
-                      for body, (document, errors) in zip(bodies, prepared)])
+        results = [{"errors": errors} if document is None else _result(document, body, headers, budget)
+                   for body, (document, errors) in zip(bodies, prepared)]
+        for result in results:
+            seen.result(result)
+        return _json(results)
 
     async def _run(request: Request, work: Callable[[Budget], Response], writes: bool) -> Response:
         """Do `work` in a worker thread (a writer's if it `writes`); if the client goes away
@@ -234,8 +248,9 @@ def create_app(settings: ServerSettings) -> Starlette:
             if await request.is_disconnected():
                 budget.cancel("Request stopped: the client disconnected.")
 
-    async def graphql_endpoint(request: Request) -> Response:
+    async def graphql_endpoint(request: Request, seen: Observed) -> Response:
         if not _authorized(request):
+            seen.status = "unauthenticated"
             return _error("UNAUTHENTICATED: missing or wrong API key (send Authorization: Bearer <key>).",
                           status=200, code="UNAUTHENTICATED")
         refusal = _cross_site_refusal(request)
@@ -269,8 +284,8 @@ def create_app(settings: ServerSettings) -> Starlette:
             headers = {k.lower(): v for k, v in request.headers.items()}
             if isinstance(body, list):
                 writes = any(MUTATION.search(item["query"]) for item in body)
-                return await _run(request, lambda budget: _execute_batch(body, headers, budget), writes)
-            return await _run(request, lambda budget: _execute(body, headers, budget),
+                return await _run(request, lambda budget: _execute_batch(body, headers, budget, seen), writes)
+            return await _run(request, lambda budget: _execute(body, headers, budget, seen),
                               bool(MUTATION.search(body["query"])))
         finally:
             in_flight[0] -= 1
@@ -311,19 +326,23 @@ def create_app(settings: ServerSettings) -> Starlette:
         logger.error("Unexpected error while serving a request", exc_info=exc)
         return _error("Internal error; the backend's log has the details.", 500, "INTERNAL_ERROR")
 
+    graphql = metrics.instrument_graphql(graphql_endpoint)
     app = Starlette(routes=[
-        Route("/", graphql_endpoint, methods=["POST"]),
-        Route("/graphql", graphql_endpoint, methods=["POST"]),
-        Route("/graphql/", graphql_endpoint, methods=["POST"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/stats", stats_endpoint, methods=["GET"]),
+        Route("/", graphql, methods=["POST"]),
+        Route("/graphql", graphql, methods=["POST"]),
+        Route("/graphql/", graphql, methods=["POST"]),
+        Route("/health", metrics.instrument("health", health), methods=["GET"]),
+        Route("/stats", metrics.instrument("stats", stats_endpoint), methods=["GET"]),
+        Route("/metrics", metrics.endpoint(_authorized, lambda: _error(
+            "Missing or wrong API key (send Authorization: Bearer <key>).", 401, "UNAUTHENTICATED")), methods=["GET"]),
         # held until a watched run changes: pushed changes for wait_for_flow_run
-        *([Route("/watch", watch, methods=["POST"])] if watch is not None else []),
+        *([Route("/watch", metrics.instrument("watch", watch), methods=["POST"])] if watch is not None else []),
         *web_routes(),  # the web page: GET / for browsers, /<slug>/flow-run/<id>, /ui/<asset>
     ], lifespan=_lifespan(db, settings, polls, writers, availability),
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         middleware=[Middleware(CorsMiddleware, origins=settings.cors_origins)] if settings.cors_origins else [])
     app.state.stats = stats
+    app.state.metrics = metrics
     app.state.db = db
     app.state.polls = polls
     app.state.availability = availability

@@ -4,10 +4,11 @@ import signal
 import socket
 import sys
 from types import FrameType
-from typing import List, Optional, TextIO
+from typing import List, Mapping, Optional, TextIO
 
 import uvicorn
 
+from ..config import Setting
 from .settings import ServerSettings
 from .storage.migrations import SchemaVersionError
 
@@ -72,8 +73,17 @@ def exposure_refusal(settings: ServerSettings) -> Optional[str]:
             "--insecure to do it anyway.")
 
 
-def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
-    """Serve the backend until Ctrl-C (or SIGTERM); return the process exit code."""
+def _from(sources: Optional[Mapping[str, Setting]], *names: str) -> str:
+    """Where the named settings came from, when not from a flag or their default, e.g.
+    ` (port from env TASKS_FLOWRUN_PORT)`; empty otherwise."""
+    told = [f"{name} from {sources[name].source}" for name in names
+            if sources and name in sources and not sources[name].source.startswith(("flag", "default"))]
+    return f" ({'; '.join(told)})" if told else ""
+
+
+def serve(settings: ServerSettings, out: TextIO = sys.stdout, sources: Optional[Mapping[str, Setting]] = None) -> int:
+    """Serve the backend until Ctrl-C (or SIGTERM); return the process exit code. `sources`
+    (where each setting came from) makes error messages name a setting's origin."""
     from .app import create_app
     from .http import uvicorn_options
 
@@ -86,8 +96,8 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
         print(
-            f"tasks-flowrun server: cannot listen on {settings.host}:{settings.port}: "
-            f"{exc.strerror or exc}. Pick another port with --port.",
+            f"tasks-flowrun server: cannot listen on {settings.host}:{settings.port}"
+            f"{_from(sources, 'host', 'port')}: {exc.strerror or exc}. Pick another port with --port.",
             file=sys.stderr,
         )
         return 1
@@ -97,7 +107,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> int:
     auth = ", API key required" if settings.api_key else ""
     try:
         app = create_app(settings)  # opens the database, upgrading its schema if it is older
-    except SchemaVersionError as exc:
+    except (SchemaVersionError, ImportError) as exc:  # ImportError: the `postgres` extra is missing
         sock.close()
         print(f"tasks-flowrun server: {exc}", file=sys.stderr)
         return 2

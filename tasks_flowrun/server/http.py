@@ -58,7 +58,9 @@ def uvicorn_options(settings: ServerSettings) -> Dict[str, Any]:
         "http": protocol,
         "timeout_keep_alive": settings.keep_alive_timeout,
         "h11_max_incomplete_event_size": 64 * 1024,  # request line + headers
-        "log_level": "warning",
-        "access_log": False,
+        # logging is set up by the command (tasks_flowrun/logging_setup.py), not by uvicorn
+        "log_config": None,
+        "log_level": None,
+        "access_log": settings.access_log,
         "lifespan": "on",
     }

@@ -73,7 +73,7 @@ def test_cors_origin_option_is_repeatable_and_checked():
     args = parser.parse_args(["server", "--cors-origin", "http://LocalHost:8080/", "--cors-origin",
                               "https://ui.example.com"])
     assert args.cors_origins == ["http://localhost:8080", "https://ui.example.com"]
-    assert parser.parse_args(["server"]).cors_origins == []
+    assert parser.parse_args(["server"]).cors_origins is None  # not given: $TASKS_FLOWRUN_CORS_ORIGINS, else none
     for bad in ("*", "localhost:8080", "http://localhost:8080/path", "ftp://x"):
         try:
             parser.parse_args(["server", "--cors-origin", bad])

@@ -10,9 +10,9 @@ state change, and a state change that rolls back calls nothing. `test_cloud_hook
 sample event at once and reports the outcome.
 """
 import logging
-import os
 import threading
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
@@ -150,9 +150,20 @@ def state_change_event(run: Dict[str, Any], flow: Optional[Dict[str, Any]],
     return _event(flow_run, _flow_part(flow), _tenant_part(tenant), state)
 
 
-def _link(event: Dict[str, Any]) -> str:
-    """The run's page in the Prefect UI (Server's `api.url` setting, same environment variable)."""
-    base = os.environ.get("PREFECT_SERVER__API__URL", "http://localhost:4200").rstrip("/")
+DEFAULT_LINK_BASE = "http://localhost:4200"  # for a database no app set one for (Prefect Server's default)
+_link_bases: "weakref.WeakKeyDictionary[Database, str]" = weakref.WeakKeyDictionary()
+
+
+def set_link_base(db: Database, url: str) -> None:
+    """Where run links in the hook messages of `db`'s backend point: Prefect's
+    `server.ui.endpoint` when set, else the backend's own web page (`ServerSettings.link_base`);
+    its app sets it at start (per database: several backends may share a process)."""
+    _link_bases[db] = url.rstrip("/")
+
+
+def _link(db: Database, event: Dict[str, Any]) -> str:
+    """The run's page, as Prefect's client prints it (`Client.get_cloud_url`)."""
+    base = _link_bases.get(db, DEFAULT_LINK_BASE)
     return f"{base}/{event['tenant']['slug']}/flow-run/{event['flow_run']['id']}"
 
 
@@ -172,26 +183,26 @@ def _call_webhook(config: Dict[str, Any], event: Dict[str, Any]) -> None:
     _post(config["url"], TIMEOUT, json={"event": event}, headers={"X-PREFECT-EVENT-ID": event["id"]})
 
 
-def _call_slack_webhook(config: Dict[str, Any], event: Dict[str, Any]) -> None:
+def _call_slack_webhook(config: Dict[str, Any], event: Dict[str, Any], link: str) -> None:
     state = event["state"]
     lines = [f"Run `{event['flow_run']['name']}` of flow `{event['flow']['name']}` entered a new state:",
              f"*State:* `{state['state']}`",
              f"*Message:* {(state.get('serialized_state') or {}).get('message')}",
-             f"*Link:* {_link(event)}"]
+             f"*Link:* {link}"]
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines]
     _post(config["url"], SLACK_TIMEOUT, json={"blocks": blocks})
 
 
-def _call_twilio(config: Dict[str, Any], event: Dict[str, Any]) -> None:
+def _call_twilio(config: Dict[str, Any], event: Dict[str, Any], link: str) -> None:
     body = (f"Run {event['flow_run']['name']} of flow {event['flow']['name']} entered a new state: "
-            f"{event['state']['state']}. \n Link: {_link(event)}")
+            f"{event['state']['state']}. \n Link: {link}")
     sid = config["account_sid"]
     for number in config["to"]:
         _post(f"{TWILIO_API}/Accounts/{sid}/Messages.json", TIMEOUT, auth=(sid, config["auth_token"]),
               data={"To": number, "From": config["messaging_service_sid"], "Body": body})
 
 
-def _call_pagerduty(config: Dict[str, Any], event: Dict[str, Any]) -> None:
+def _call_pagerduty(config: Dict[str, Any], event: Dict[str, Any], link: str) -> None:
     slug, state = event["tenant"]["slug"], event["state"]["state"]
     run_name, flow_name = event["flow_run"]["name"], event["flow"]["name"]
     details = {"flow": flow_name, "flow_run": run_name, "state": state,
@@ -201,7 +212,7 @@ def _call_pagerduty(config: Dict[str, Any], event: Dict[str, Any]) -> None:
                "source": f"cloud.prefect.io/{slug}", "component": flow_name, "group": run_name,
                "class": f"State->{state}", "custom_details": details}
     message = {"routing_key": config["routing_key"], "event_action": "trigger", "payload": payload,
-               "links": [{"href": _link(event), "text": f"Flow Run {run_name}"}]}
+               "links": [{"href": link, "text": f"Flow Run {run_name}"}]}
     _post(PAGERDUTY_EVENTS_URL, TIMEOUT, json=message, headers={"Authorization": f"Token token={config['api_token']}"})
 
 
@@ -216,11 +227,11 @@ def call_hook(db: Database, hook: Dict[str, Any], event: Dict[str, Any]) -> None
     if hook["type"] == "WEBHOOK":
         _call_webhook(config, event)
     elif hook["type"] == "SLACK_WEBHOOK":
-        _call_slack_webhook(config, event)
+        _call_slack_webhook(config, event, _link(db, event))
     elif hook["type"] == "TWILIO":
-        _call_twilio(config, event)
+        _call_twilio(config, event, _link(db, event))
     elif hook["type"] == "PAGERDUTY":
-        _call_pagerduty(config, event)
+        _call_pagerduty(config, event, _link(db, event))
     elif hook["type"] == "PREFECT_MESSAGE":
         _call_prefect_message(db, event)
     else:

@@ -6,21 +6,27 @@ from sqlalchemy.engine import Connection
 
 from ..api.liveness import RunnerPolls
 from ..api.recovery import RecoveryPolicy
+from ..settings import ServerSettings
 from ..storage.database import Database
 from ..storage.rows import interruptible
 from .budget import UNLIMITED, Budget
 
 
+DEFAULT_SETTINGS = ServerSettings(database=":memory:")  # what a context without settings reads (tests)
+
+
 class RequestContext:
     """What a resolver may use: the database, the request's headers, one read connection,
     the request's time budget, the batches of rows fetched so far (see resolvers/tables.py),
-    the backend's recovery policy (for runs reported dead) and whether version locking is
-    on for the whole backend (api/locking.py)."""
+    the backend's recovery policy (for runs reported dead), whether version locking is on
+    for the whole backend (api/locking.py) and its settings."""
 
     def __init__(self, db: Database, tenant_id: str, headers: Mapping[str, str],
                  polls: Optional[RunnerPolls] = None, budget: Budget = UNLIMITED,
-                 recovery_policy: Optional[RecoveryPolicy] = None, version_locking: bool = True) -> None:
+                 recovery_policy: Optional[RecoveryPolicy] = None, version_locking: bool = True,
+                 settings: Optional[ServerSettings] = None) -> None:
         self.db = db
+        self.settings = settings if settings is not None else DEFAULT_SETTINGS
         self.polls = polls
         self.recovery_policy = recovery_policy
         self.version_locking = version_locking

@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from ..api.liveness import RunnerPolls
 from ..api.recovery import RecoveryPolicy, recover_dead_runs
 from ..availability import Availability
+from ..metrics import count_recovery
 from ..storage.database import Database
 from ..timestamps import clock
 from .availability import DATABASE
@@ -93,6 +94,7 @@ class Recovery(PeriodicService):
             self.availability.unavailable(DATABASE, "the recovery sweep could not use the database "
                                                     f"({exc.__class__.__name__})")
             return NOTHING
+        count_recovery(self.db, outcome)
         for verb, ids in outcome.items():
             if ids:
                 logger.warning("Recovery %s %d flow run(s) whose process died: %s", verb, len(ids), ", ".join(ids))

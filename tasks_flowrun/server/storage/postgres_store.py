@@ -29,7 +29,11 @@ import zlib
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import psycopg
+try:
+    import psycopg
+except ImportError as exc:  # the `postgres` extra is not installed (or psycopg finds no libpq)
+    raise ImportError(f"A postgresql:// database needs the 'postgres' extra: pip install 'tasks_flowrun[postgres]' "
+                      f"(psycopg could not be imported: {exc})", name="psycopg") from None
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 

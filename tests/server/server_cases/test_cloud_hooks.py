@@ -3,7 +3,9 @@
 Where Server's cases create a hook through its Python API, these create it with the
 `create_cloud_hook` mutation; where they mock its HTTP client, the hook sends its request to
 a local HTTP server that records it (Twilio's and PagerDuty's addresses are aimed at it:
-the backend of the session runs in this process). Hooks are deleted after each test, and
+the backend of the session runs in this process). Run links start with the backend's own
+address (Server's start with its `api.url`, `http://localhost:4200` by default; see
+tests/server/test_hook_links.py for Prefect's `server.ui.endpoint`). Hooks are deleted after each test, and
 the hooks only `test_cloud_hook` calls (which ignores their states and flows) are limited
 to the test's flow, so that no other run of the session's shared backend triggers them.
 """
@@ -19,7 +21,6 @@ from tests.server.server_cases.hook_sink import HookSink, SilentPort, basic_auth
 from tests.server.support import GraphQL
 
 STATE_TYPES = ["SUBMITTED", "SCHEDULED", "RUNNING", "SUCCESS", "FAILED"]
-UI_URL = "http://localhost:4200"  # Server's default `api.url`, the start of a run's link
 
 
 @pytest.fixture
@@ -223,7 +224,7 @@ class TestTestWebhook:
         assert call["body"] == {
             "To": "+15555555555", "From": "test_messaging_service_sid",
             "Body": f"Run {flow_run['name']} of flow {flow['name']} entered a new state: {state_type.title()}. \n "
-                    f"Link: {UI_URL}/{slug}/flow-run/{flow_run['id']}",
+                    f"Link: {gql.url}/{slug}/flow-run/{flow_run['id']}",
         }
 
     @pytest.mark.parametrize("state_type", STATE_TYPES)
@@ -245,7 +246,7 @@ class TestTestWebhook:
         assert payload["severity"] == "info"
         assert payload["custom_details"]["state"] == state_type.title()
         assert payload["custom_details"]["flow"] == flow["name"]
-        link = f"{UI_URL}/{slug}/flow-run/{flow_run['id']}"
+        link = f"{gql.url}/{slug}/flow-run/{flow_run['id']}"
         assert msg["links"] == [{"href": link, "text": f"Flow Run {flow_run['name']}"}]
 
 

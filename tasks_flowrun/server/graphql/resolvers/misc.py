@@ -1,5 +1,4 @@
 """Logs, agents, artifacts and the small custom queries."""
-import os
 from typing import Any, Dict, List, Tuple
 
 import prefect
@@ -50,13 +49,14 @@ def hello(_root: Any, _info: Any) -> str:
     return "👋"
 
 
-def api(_root: Any, _info: Any) -> Dict[str, Any]:
-    """As Prefect Server answers it, with the same environment variables overriding the
-    versions and naming the release time (read per request, like Server)."""
+def api(_root: Any, info: Any) -> Dict[str, Any]:
+    """As Prefect Server answers it; Server's environment variables overriding the versions
+    and naming the release time are read at start (`ServerSettings.api_*`)."""
+    settings = info.context.settings
     return {"backend": "SERVER", "mode": "normal",
-            "version": os.environ.get("PREFECT_SERVER_VERSION", f"tasks-flowrun {__version__}"),
-            "core_version": os.environ.get("PREFECT_CORE_VERSION", prefect.__version__),
-            "release_timestamp": os.environ.get("RELEASE_TIMESTAMP")}
+            "version": settings.api_server_version or f"tasks-flowrun {__version__}",
+            "core_version": settings.api_core_version or prefect.__version__,
+            "release_timestamp": settings.api_release_timestamp}
 
 
 def reference_data(_root: Any, _info: Any) -> Dict[str, Any]:

@@ -4,6 +4,7 @@
 // is Scheduled to start now. The run keeps its id.
 import { gql } from './api.js';
 import { FOR_RESTART, SET_FLOW_RUN_STATES, SET_TASK_RUN_STATES } from './queries.js';
+import { isRestartable } from './states.js';
 
 const RERUN = new Set(['Failed', 'TimedOut', 'TriggerFailed', 'ValidationFailed', 'ClientFailed', 'Cancelled', 'Cancelling', 'Running']);
 const VALUE_STATES = new Set(['Success', 'Cached']);
@@ -51,6 +52,8 @@ export async function restartRun(flowRunId) {
   const data = await gql(FOR_RESTART, { id: flowRunId });
   const run = data.flow_run[0];
   if (!run) throw new Error('The run no longer exists.');
+  // the page may be a refresh behind: restart only what is still failed or cancelled
+  if (!isRestartable(run.state)) throw new Error(`the run is ${run.state} now, not failed or cancelled.`);
   const version = (run.serialized_state || {}).__version__ || '1.4.1';
   const message = 'Restarted from the web page';
   const rerun = taskRunsToRerun(run.task_runs || [], ((run.flow || {}).edges) || []);
