@@ -1,0 +1,149 @@
+"""The scenarios and their fault schedules, drawn from the seed.
+
+A schedule is a list of faults; each fires at a point of the fan-out's own progress (not at
+a wall-clock time, so the same seed hits the same point on a fast or a loaded machine):
+
+- faults of the backend, the agent or PostgreSQL fire once a share (`at`) of all the task
+  executions the fan-out needs have started, `delay` seconds later;
+- faults of a child's flow process fire while that child (`child`, its map index) executes
+  `work[step]`, `delay` seconds into it; faults of the parent's process fire at `at`, while
+  it waits for its children.
+
+`duration` is how long the target stays down or stopped. The same seed gives the same
+schedule: `plan(seed, scenario)` draws from a generator seeded with the seed and the
+scenario's name only.
+"""
+import random
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+from tests.chaos.services import STOCK_AGENT, WARM_AGENT
+
+# the backend's and the flow processes' timing in every scenario
+HEARTBEAT_TIMEOUT = 10.0  # tasks-flowrun server --heartbeat-timeout
+SUBMITTED_TIMEOUT = 60.0  # --submitted-timeout, on a backend that has it
+MAX_RESURRECTIONS = 10  # generous: only the faults decide whether a run dies
+FLOW_PROCESS_ENV = {  # what the agents' flow processes read (Prefect's defaults: 30 s, 15 s)
+    "PREFECT__CLOUD__HEARTBEAT_INTERVAL": "2",
+    "PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL": "2",
+}
+# the fan-out
+CHILDREN = 20
+STEPS = 3  # `work` items per child
+SECONDS = 3.0  # each `work` execution; `prepare` and `finish` take a quarter of it
+TASKS_PER_CHILD = STEPS + 2
+
+# fault kinds: (what is done, what undoes it)
+SIGKILL_RESTART = "SIGKILL, restart"
+SIGTERM_RESTART = "SIGTERM, restart"
+SIGSTOP_SIGCONT = "SIGSTOP, SIGCONT"
+SIGKILL = "SIGKILL"
+PG_RESTART = "pg_ctl restart"
+PG_STOP_START = "pg_ctl stop, start"
+
+BACKEND, AGENT, POSTGRESQL, PARENT, CHILD = "backend", "agent", "postgresql", "parent", "child"
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    target: str  # BACKEND, AGENT, POSTGRESQL, PARENT or CHILD
+    at: float = 0.0  # share of the fan-out's task executions started (not for CHILD)
+    child: Optional[int] = None  # map index of the child (CHILD)
+    step: Optional[int] = None  # which `work` item of the child (CHILD)
+    delay: float = 0.0
+    duration: float = 0.0
+
+    def describe(self) -> str:
+        if self.target == CHILD:
+            where = f"child {self.child} in work[{self.step}] +{self.delay:.1f} s"
+        else:
+            where = f"{self.target} at {self.at:.0%} +{self.delay:.1f} s"
+        held = f", for {self.duration:.1f} s" if self.duration else ""
+        return f"{self.kind} {where}{held}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    agent: str
+    what: str  # one line: what it shows
+    draw: Callable[[random.Random], List[Fault]] = field(repr=False)
+    postgresql_only: bool = False
+
+
+def plan(seed: int, scenario: Scenario) -> List[Fault]:
+    """The scenario's faults for this seed (the same seed, the same faults)."""
+    return scenario.draw(random.Random(f"{seed}/{scenario.name}"))
+
+
+def _long(rng: random.Random) -> float:
+    """Longer than the heartbeat timeout: what a backend must not take for deaths."""
+    return round(rng.uniform(HEARTBEAT_TIMEOUT + 3, HEARTBEAT_TIMEOUT + 7), 1)
+
+
+def _short(rng: random.Random) -> float:
+    return round(rng.uniform(1.0, 3.0), 1)
+
+
+def _delay(rng: random.Random, most: float = 1.5) -> float:
+    return round(rng.uniform(0.0, most), 1)
+
+
+def _backend(kind: str) -> Callable[[random.Random], List[Fault]]:
+    def draw(rng: random.Random) -> List[Fault]:
+        return [Fault(kind, BACKEND, at=round(rng.uniform(0.1, 0.3), 2), delay=_delay(rng), duration=_short(rng)),
+                Fault(kind, BACKEND, at=round(rng.uniform(0.45, 0.65), 2), delay=_delay(rng), duration=_long(rng))]
+    return draw
+
+
+def _children(rng: random.Random, kind: str, durations: List[float]) -> List[Fault]:
+    picked = rng.sample(range(CHILDREN), len(durations))
+    return [Fault(kind, CHILD, child=index, step=rng.randrange(STEPS), delay=_delay(rng, SECONDS / 3), duration=held)
+            for index, held in zip(picked, durations)]
+
+
+def _agent_kills(rng: random.Random) -> List[Fault]:
+    return [Fault(SIGKILL_RESTART, AGENT, at=round(rng.uniform(0.1, 0.3), 2), delay=_delay(rng), duration=_short(rng)),
+            Fault(SIGKILL_RESTART, AGENT, at=round(rng.uniform(0.45, 0.65), 2), delay=_delay(rng),
+                  duration=_long(rng))]
+
+
+def _flow_kills(rng: random.Random) -> List[Fault]:
+    return _children(rng, SIGKILL, [0.0, 0.0, 0.0]) + [
+        Fault(SIGKILL, PARENT, at=round(rng.uniform(0.3, 0.6), 2), delay=_delay(rng))]
+
+
+def _flow_stops(rng: random.Random) -> List[Fault]:
+    held = [_short(rng), _long(rng), _long(rng)]
+    rng.shuffle(held)
+    return _children(rng, SIGSTOP_SIGCONT, held) + [
+        Fault(SIGSTOP_SIGCONT, PARENT, at=round(rng.uniform(0.3, 0.6), 2), delay=_delay(rng), duration=_long(rng))]
+
+
+def _stock_agent(rng: random.Random) -> List[Fault]:
+    return ([Fault(SIGKILL_RESTART, AGENT, at=round(rng.uniform(0.1, 0.3), 2), delay=_delay(rng),
+                   duration=round(rng.uniform(2.0, 5.0), 1))]
+            + _children(rng, SIGKILL, [0.0])
+            + [Fault(SIGKILL_RESTART, BACKEND, at=round(rng.uniform(0.45, 0.65), 2), delay=_delay(rng),
+                     duration=_long(rng))])
+
+
+def _postgres(rng: random.Random) -> List[Fault]:
+    return [Fault(PG_RESTART, POSTGRESQL, at=round(rng.uniform(0.1, 0.3), 2), delay=_delay(rng)),
+            Fault(PG_STOP_START, POSTGRESQL, at=round(rng.uniform(0.45, 0.65), 2), delay=_delay(rng),
+                  duration=_long(rng))]
+
+
+SCENARIOS = [
+    Scenario("backend-sigkill", WARM_AGENT, "the backend killed, restarted on its database", _backend(SIGKILL_RESTART)),
+    Scenario("backend-sigterm", WARM_AGENT, "the backend stopped cleanly, restarted", _backend(SIGTERM_RESTART)),
+    Scenario("backend-sigstop", WARM_AGENT, "the backend suspended, continued", _backend(SIGSTOP_SIGCONT)),
+    Scenario("agent-sigkill", WARM_AGENT, "tasks-flowrun agent killed, restarted", _agent_kills),
+    Scenario("stock-agent", STOCK_AGENT, "prefect agent local killed, a child's process killed, the backend killed",
+             _stock_agent),
+    Scenario("flow-sigkill", WARM_AGENT, "children's and the parent's flow processes killed", _flow_kills),
+    Scenario("flow-sigstop", WARM_AGENT, "children's and the parent's flow processes suspended", _flow_stops),
+    Scenario("postgresql-restart", WARM_AGENT, "the PostgreSQL server restarted, then down a while", _postgres,
+             postgresql_only=True),
+]

@@ -1,0 +1,94 @@
+"""Fan-outs of 20 children (a real parent flow: `create_flow_run.map` + `wait_for_flow_run`,
+through a real agent) while the backend, the agents, the flow processes and PostgreSQL are
+killed, stopped and restarted on a seeded schedule (schedule.py). Every task execution
+leaves a marker file, so executions are counted exactly (verdict.py says what must hold).
+
+Timing: the backend judges a run dead after 10 s of silence; flow processes heartbeat and
+check for cancellation every 2 s. The long faults last longer than that timeout.
+"""
+import time
+import pytest
+
+from tests import stores
+from tests.chaos import schedule
+from tests.chaos.injector import Injector
+from tests.chaos.ledger import Ledger, ScenarioRecord, rows_for
+from tests.chaos.processes import is_alive, mentions
+from tests.chaos.schedule import AGENT, BACKEND, CHILD, PARENT, POSTGRESQL, SCENARIOS, Scenario, plan
+from tests.chaos.services import Postgres
+from tests.chaos.verdict import judge
+from tests.chaos.world import FINAL_STATES, World
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(600)]
+
+RUN_DEADLINE = 300.0  # seconds for a fan-out under faults to finish
+SETTLE = 45.0  # seconds for executions still in flight (and children) to end after the parent
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Ledger, tmp_path) -> None:
+    if scenario.postgresql_only and not stores.is_postgresql():
+        pytest.skip("restarts the PostgreSQL server: runs with --store=postgresql")
+    faults = plan(chaos_seed, scenario)
+    print(f"\n{scenario.name} (seed {chaos_seed}): {scenario.what}")
+    for fault in faults:
+        print(f"  {fault.describe()}")
+    database = stores.fresh_database(tmp_path / "db", name=scenario.name.replace("-", "_"))
+    postgres = Postgres(stores.cluster()) if scenario.postgresql_only else None
+    with World(scenario.agent, tmp_path, database) as world:
+        started = time.monotonic()
+        parent_id = world.start_parent()
+        injector = Injector(world, faults, postgres)
+        injector.run(parent_id, deadline=RUN_DEADLINE)
+        took = time.monotonic() - started
+        parent, children = _settle(world, parent_id)
+        verdict = judge(world.evidence, parent, children, injector.killed_pids())
+        recovery = world.backend.recovery_lines()
+    if parent is None or parent["state"] not in FINAL_STATES:
+        verdict.problems.insert(0, f"the parent did not finish within {RUN_DEADLINE:.0f} s: {parent}")
+    for injection in injector.not_injected():
+        verdict.problems.append(f"a fault was never injected (the fan-out proves nothing about it): "
+                                f"{injection.describe()}")
+    result = "survived" if verdict.passed else f"FAILED ({verdict.problems[0][:60]})"
+    injected = [(_fault_label(i.fault), _target_label(i.fault, scenario), i.fired_at is not None)
+                for i in injector.injections]
+    chaos_ledger.add(ScenarioRecord(
+        store=stores.current(), scenario=scenario.name, seed=chaos_seed, schedule=[f.describe() for f in faults],
+        timeline=injector.timeline() + [f"{took:6.1f} s  the parent ended {parent and parent['state']}"],
+        rows=rows_for(stores.current(), scenario.name, injected, verdict.executions, verdict.extra,
+                      verdict.explained, "survived" if verdict.passed else "FAILED"),
+        problems=verdict.problems, duplicates=verdict.duplicates))
+    print(f"{scenario.name}: {result}; {verdict.executions} executions, {verdict.extra} extra, "
+          f"{verdict.explained} explained by kills, in {took:.0f} s")
+    assert verdict.passed, "\n".join(
+        [f"seed {chaos_seed}, scenario {scenario.name}:"] + verdict.problems + ["timeline:"] + injector.timeline()
+        + ["backend recovery log:"] + recovery[-10:])
+
+
+def _settle(world: World, parent_id: str):
+    """The parent and its children once nothing of the fan-out executes any more (or SETTLE
+    seconds passed): an execution still in flight would be missed by the count."""
+    def quiet() -> bool:
+        in_flight = [e for e in world.evidence.executions()
+                     if e.ended is None and is_alive(e.pid) and mentions(e.pid, world.token)]
+        children = world.children(parent_id)
+        return not in_flight and children is not None and all(c["state"] in FINAL_STATES for c in children)
+
+    try:
+        wait_until(quiet, timeout=SETTLE, interval=0.5)
+    except AssertionError:
+        pass  # judged as it is: what is unfinished shows in the verdict
+    return world.run(parent_id), world.children(parent_id)
+
+
+def _fault_label(fault: schedule.Fault) -> str:
+    if not fault.duration:
+        return fault.kind
+    side = ">" if fault.duration > schedule.HEARTBEAT_TIMEOUT else "<"
+    return f"{fault.kind} ({side} timeout)"
+
+
+def _target_label(fault: schedule.Fault, scenario: Scenario) -> str:
+    return {BACKEND: "tasks-flowrun server", AGENT: scenario.agent, POSTGRESQL: "PostgreSQL",
+            PARENT: "parent flow process", CHILD: "child flow process"}[fault.target]

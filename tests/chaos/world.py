@@ -1,0 +1,125 @@
+"""One scenario's world: a backend on its own database, an agent, the two chaos flows
+registered, a work directory for the evidence, and reads of the runs that tolerate a
+backend that is down (faults are the point)."""
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import requests
+from prefect import Client
+from prefect.storage import Local
+from prefect.utilities.configuration import set_temporary_config
+from prefect.utilities.storage import extract_flow_from_file
+
+from tests.chaos import schedule
+from tests.chaos.evidence import Evidence
+from tests.chaos.processes import kill_all_mentioning
+from tests.chaos.services import Agent, Backend
+from tests.helpers import prefect_env
+from tests.postgres_cluster import free_port
+from tests.server.support import GraphQL
+
+FLOWS_FILE = Path(__file__).with_name("flows") / "chaos_flows.py"
+FINAL_STATES = ("Success", "Failed", "Cancelled", "TimedOut", "Skipped")
+RUN_FIELDS = "id name state state_message times_resurrected context"
+SCENARIO_VARIABLE = "TASKS_FLOWRUN_CHAOS_SCENARIO"
+
+
+class World:
+    """Start with `with World(...) as world:`; everything it started is stopped on exit, and
+    every process of the scenario (found by a variable in its environment) is killed."""
+
+    def __init__(self, agent_kind: str, folder: Path, database: Union[Path, str]) -> None:
+        self.folder = folder
+        self.workdir = folder / "work"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.evidence = Evidence(self.workdir)
+        self.token = f"{SCENARIO_VARIABLE}={uuid.uuid4().hex}"  # in the environment of all its processes
+        self.project = f"chaos-{uuid.uuid4().hex[:6]}"
+        self.backend: Optional[Backend] = None
+        self.agent: Optional[Agent] = None
+        self._agent_kind = agent_kind
+        self._database = database
+        self._config = None
+
+    @property
+    def url(self) -> str:
+        assert self.backend is not None
+        return self.backend.url
+
+    def __enter__(self) -> "World":
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
+        home = self.folder / "prefect"
+        home.mkdir(exist_ok=True)
+        name, value = self.token.split("=")
+        port = free_port()
+        env = {**prefect_env(f"http://127.0.0.1:{port}", home), **schedule.FLOW_PROCESS_ENV, name: value}
+        env.pop("PYTEST_CURRENT_TEST", None)
+        self.backend = backend = Backend(self._database, self.folder, env, port, schedule.HEARTBEAT_TIMEOUT,
+                                         schedule.MAX_RESURRECTIONS, schedule.SUBMITTED_TIMEOUT)
+        backend.start()
+        self.gql = GraphQL(backend.url)
+        config = {"backend": "server", "server.endpoint": backend.url, "cloud.api": backend.url,
+                  "cloud.graphql": backend.url + "/graphql", "home_dir": str(home)}
+        self._config = set_temporary_config(config)
+        self._config.__enter__()
+        client = Client(api_server=backend.url)
+        client.create_project(self.project)
+        self.parent_flow_id = self._register("chaos-parent")
+        self._register("chaos-child")
+        self.client = client
+        limit = schedule.CHILDREN + 8  # every child at once, the waiting parent, and reruns
+        self.agent = Agent(self._agent_kind, env, self.folder, limit)
+        self.agent.start()
+
+    def _register(self, flow_name: str) -> str:
+        flow = extract_flow_from_file(file_path=str(FLOWS_FILE), flow_name=flow_name)
+        flow.storage = Local(path=str(FLOWS_FILE), stored_as_script=True)
+        return flow.register(project_name=self.project, no_url=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.agent is not None:
+                self.agent.shutdown()
+            if self.backend is not None:
+                self.backend.shutdown()
+        finally:
+            if self._config is not None:
+                self._config.__exit__(None, None, None)
+            kill_all_mentioning(self.token)
+
+    # --- the fan-out --------------------------------------------------------------------------
+
+    def start_parent(self) -> str:
+        parameters = {"workdir": str(self.workdir), "project": self.project, "n": schedule.CHILDREN,
+                      "steps": schedule.STEPS, "seconds": schedule.SECONDS}
+        return self.client.create_flow_run(flow_id=self.parent_flow_id, parameters=parameters)
+
+    def run(self, flow_run_id: str) -> Optional[Dict[str, Any]]:
+        """The run as the backend has it; None while the backend does not answer."""
+        rows = self._read(f"query($id: uuid!) {{ flow_run(where: {{id: {{_eq: $id}}}}) {{ {RUN_FIELDS} }} }}",
+                          {"id": flow_run_id})
+        return rows[0] if rows else None
+
+    def children(self, parent_id: str) -> Optional[List[Dict[str, Any]]]:
+        """The parent's children (by the idempotency keys its create task derives from the
+        parent's id); None while the backend does not answer."""
+        return self._read(f"query($key: String) {{ flow_run(where: {{idempotency_key: {{_like: $key}}}}) "
+                          f"{{ {RUN_FIELDS} idempotency_key }} }}", {"key": f"{parent_id}:%"})
+
+    def _read(self, query: str, variables: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
+        try:
+            response = self.gql.post(query, variables, timeout=3)
+            body = response.json()
+        except (requests.RequestException, ValueError):
+            return None
+        if response.status_code != 200 or body.get("errors") or "data" not in body:
+            return None
+        return body["data"]["flow_run"]
