@@ -210,6 +210,13 @@ class Injector:
         """The flow processes this scenario SIGKILLed, with the injection that did it."""
         return {i.pid: i for i in self.injections if i.fault.kind == SIGKILL and i.pid is not None}
 
+    def kills_per_run(self) -> Dict[str, int]:
+        """How many of each run's processes this scenario SIGKILLed."""
+        counts: Dict[str, int] = {}
+        for injection in self.killed_pids().values():
+            counts[injection.flow_run_id] = counts.get(injection.flow_run_id, 0) + 1
+        return counts
+
     def not_injected(self) -> List[Injection]:
         return [i for i in self.injections if i.fired_at is None]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 REPORT_VARIABLE = "TASKS_FLOWRUN_CHAOS_REPORT"  # a folder: each pass writes <store>.json into it
-COLUMNS = ("store", "scenario", "fault", "target", "count", "executions", "extra", "explained by kills", "result")
+COLUMNS = ("store", "scenario", "fault", "target", "count", "executions", "extra", "explained by kills",
+           "false deaths", "result")
 
 
 @dataclass
@@ -22,11 +23,12 @@ class Row:
     executions: int
     extra: int
     explained: int
+    false_deaths: int  # reschedules of runs beyond the kills of their processes
     result: str
 
     def cells(self) -> List[str]:
         return [self.store, self.scenario, self.fault, self.target, self.count, str(self.executions),
-                str(self.extra), str(self.explained), self.result]
+                str(self.extra), str(self.explained), str(self.false_deaths), self.result]
 
 
 @dataclass
@@ -39,6 +41,7 @@ class ScenarioRecord:
     rows: List[Row]
     problems: List[str] = field(default_factory=list)
     duplicates: List[str] = field(default_factory=list)
+    recovery: List[str] = field(default_factory=list)  # the backend's last log lines about dead runs
 
 
 class Ledger:
@@ -57,12 +60,13 @@ class Ledger:
 
 
 def rows_for(store: str, scenario: str, injected: Sequence[tuple], executions: int, extra: int, explained: int,
-             result: str) -> List[Row]:
+             false_deaths: int, result: str) -> List[Row]:
     """`injected`: (fault kind, target, fired) per planned fault; one row per (kind, target)."""
     groups: Dict[tuple, List[bool]] = OrderedDict()
     for kind, target, fired in injected:
         groups.setdefault((kind, target), []).append(fired)
-    return [Row(store, scenario, kind, target, f"{sum(fired)}/{len(fired)}", executions, extra, explained, result)
+    return [Row(store, scenario, kind, target, f"{sum(fired)}/{len(fired)}", executions, extra, explained,
+                false_deaths, result)
             for (kind, target), fired in groups.items()]
 
 
@@ -89,6 +93,8 @@ def summary_lines(records: Sequence[ScenarioRecord]) -> List[str]:
         lines += ["  " + line for line in record.timeline]
         lines += [f"  duplicate: {line}" for line in record.duplicates[:10]]
         lines += [f"  PROBLEM: {problem}" for problem in record.problems]
+        if record.problems:
+            lines += [f"  backend: {line[:300]}" for line in record.recovery if "Recovery" in line]
     return lines
 
 

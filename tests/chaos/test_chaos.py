@@ -43,7 +43,7 @@ def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Led
         injector.run(parent_id, deadline=RUN_DEADLINE)
         took = time.monotonic() - started
         parent, children = _settle(world, parent_id)
-        verdict = judge(world.evidence, parent, children, injector.killed_pids())
+        verdict = judge(world.evidence, parent, children, injector.killed_pids(), injector.kills_per_run())
         recovery = world.backend.recovery_lines()
     if parent is None or parent["state"] not in FINAL_STATES:
         verdict.problems.insert(0, f"the parent did not finish within {RUN_DEADLINE:.0f} s: {parent}")
@@ -57,10 +57,10 @@ def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Led
         store=stores.current(), scenario=scenario.name, seed=chaos_seed, schedule=[f.describe() for f in faults],
         timeline=injector.timeline() + [f"{took:6.1f} s  the parent ended {parent and parent['state']}"],
         rows=rows_for(stores.current(), scenario.name, injected, verdict.executions, verdict.extra,
-                      verdict.explained, "survived" if verdict.passed else "FAILED"),
-        problems=verdict.problems, duplicates=verdict.duplicates))
+                      verdict.explained, verdict.false_deaths, "survived" if verdict.passed else "FAILED"),
+        problems=verdict.problems, duplicates=verdict.duplicates, recovery=recovery[-3:]))
     print(f"{scenario.name}: {result}; {verdict.executions} executions, {verdict.extra} extra, "
-          f"{verdict.explained} explained by kills, in {took:.0f} s")
+          f"{verdict.explained} explained by kills, {verdict.false_deaths} false deaths, in {took:.0f} s")
     assert verdict.passed, "\n".join(
         [f"seed {chaos_seed}, scenario {scenario.name}:"] + verdict.problems + ["timeline:"] + injector.timeline()
         + ["backend recovery log:"] + recovery[-10:])

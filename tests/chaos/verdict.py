@@ -4,7 +4,11 @@
 - one child per map index (the children are found by the idempotency keys of the parent);
 - every task executed, and exactly once, except a task whose process was SIGKILLed while it
   executed it: that one runs again. Each extra execution must be explained by an earlier
-  execution of the same task that never ended and whose process this scenario killed.
+  execution of the same task that never ended and whose process this scenario killed;
+- no run was rescheduled as dead (`times_resurrected`) more often than its processes were
+  killed: a backend that takes a live process for a dead one hands its work to a second
+  process, which is where duplicate executions come from (whether they happen then depends
+  on which process gets there first, so this is checked on its own).
 """
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ class Verdict:
     executions: int = 0
     extra: int = 0
     explained: int = 0
+    false_deaths: int = 0  # reschedules of runs beyond the kills of their processes
     problems: List[str] = field(default_factory=list)
     duplicates: List[str] = field(default_factory=list)  # one line per task executed more than once
 
@@ -34,10 +39,11 @@ class Verdict:
 
 
 def judge(evidence: Evidence, parent: Optional[Dict[str, Any]], children: Optional[List[Dict[str, Any]]],
-          killed_pids: Iterable[int]) -> Verdict:
+          killed_pids: Iterable[int], kills_per_run: Dict[str, int]) -> Verdict:
     verdict = Verdict()
     children = children or []
     _judge_runs(verdict, parent, children)
+    _judge_deaths(verdict, ([parent] if parent else []) + children, kills_per_run)
     expected = _expected_tasks(parent, children)
     _judge_executions(verdict, evidence.by_task(), expected, set(killed_pids))
     return verdict
@@ -60,6 +66,18 @@ def _judge_runs(verdict: Verdict, parent: Optional[Dict[str, Any]], children: Li
     unsuccessful = [f"{c['name']} {c['state']} ({c.get('state_message')})" for c in children if c["state"] != "Success"]
     if unsuccessful:
         verdict.problems.append(f"{len(unsuccessful)} children did not succeed: {unsuccessful[:SHOWN]}")
+
+
+def _judge_deaths(verdict: Verdict, runs: List[Dict[str, Any]], kills_per_run: Dict[str, int]) -> None:
+    false = []
+    for run in runs:
+        beyond = (run.get("times_resurrected") or 0) - kills_per_run.get(run["id"], 0)
+        if beyond > 0:
+            verdict.false_deaths += beyond
+            false.append(f"{run['name']} {beyond}x")
+    if false:
+        verdict.problems.append(f"{len(false)} runs were rescheduled as dead more often than their processes were "
+                                f"killed (a live process taken for a dead one): {', '.join(false[:SHOWN])}")
 
 
 def _expected_tasks(parent: Optional[Dict[str, Any]], children: List[Dict[str, Any]]) -> Set[TaskKey]:

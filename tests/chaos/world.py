@@ -14,7 +14,7 @@ from prefect.utilities.storage import extract_flow_from_file
 from tests.chaos import schedule
 from tests.chaos.evidence import Evidence
 from tests.chaos.processes import kill_all_mentioning
-from tests.chaos.services import Agent, Backend
+from tests.chaos.services import STOCK_AGENT, Agent, Backend
 from tests.helpers import prefect_env
 from tests.postgres_cluster import free_port
 from tests.server.support import GraphQL
@@ -76,7 +76,8 @@ class World:
         self._register("chaos-child")
         self.client = client
         limit = schedule.CHILDREN + 8  # every child at once, the waiting parent, and reruns
-        self.agent = Agent(self._agent_kind, env, self.folder, limit)
+        agent_env = {**env, **(schedule.STOCK_AGENT_ENV if self._agent_kind == STOCK_AGENT else {})}
+        self.agent = Agent(self._agent_kind, agent_env, self.folder, limit)
         self.agent.start()
 
     def _register(self, flow_name: str) -> str:
