@@ -145,7 +145,7 @@ class Injector:
             backend.wait_exit(10)
 
     def _fire_agent(self, injection: Injection) -> None:
-        self.world.agent.kill()
+        self.world.agents[0].kill()
         self._fired(injection)
 
     def _fire_postgres(self, injection: Injection) -> None:
@@ -197,7 +197,7 @@ class Injector:
                     injection.notes.append(f"exit status {backend.process.returncode}")
                 backend.start()
         elif fault.target == AGENT:
-            self.world.agent.start()
+            self.world.agents[0].start()
         elif fault.target == POSTGRESQL:
             self.postgres.start()
         elif fault.kind == SIGSTOP_SIGCONT:

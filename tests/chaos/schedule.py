@@ -75,6 +75,7 @@ class Scenario:
     agent: str
     what: str  # one line: what it shows
     draw: Callable[[random.Random], List[Fault]] = field(repr=False)
+    agents: int = 1  # two: a run one agent's process holds can be deployed by the other
     postgresql_only: bool = False
 
 
@@ -145,14 +146,18 @@ def _postgres(rng: random.Random) -> List[Fault]:
 
 
 SCENARIOS = [
-    Scenario("backend-sigkill", WARM_AGENT, "the backend killed, restarted on its database", _backend(SIGKILL_RESTART)),
-    Scenario("backend-sigterm", WARM_AGENT, "the backend stopped cleanly, restarted", _backend(SIGTERM_RESTART)),
-    Scenario("backend-sigstop", WARM_AGENT, "the backend suspended, continued", _backend(SIGSTOP_SIGCONT)),
-    Scenario("agent-sigkill", WARM_AGENT, "tasks-flowrun agent killed, restarted", _agent_kills),
-    Scenario("stock-agent", STOCK_AGENT, "prefect agent local killed, a child's process killed, the backend killed",
+    Scenario("backend-sigkill", WARM_AGENT, "the backend killed, restarted on its database",
+             _backend(SIGKILL_RESTART), agents=2),
+    Scenario("backend-sigterm", WARM_AGENT, "the backend stopped cleanly, restarted", _backend(SIGTERM_RESTART),
+             agents=2),
+    Scenario("backend-sigstop", WARM_AGENT, "the backend suspended, continued", _backend(SIGSTOP_SIGCONT), agents=2),
+    Scenario("agent-sigkill", WARM_AGENT, "one of two tasks-flowrun agents killed, restarted", _agent_kills,
+             agents=2),
+    Scenario("stock-agent", STOCK_AGENT, "the backend killed, a child's process killed, prefect agent local killed",
              _stock_agent),
     Scenario("flow-sigkill", WARM_AGENT, "children's and the parent's flow processes killed", _flow_kills),
-    Scenario("flow-sigstop", WARM_AGENT, "children's and the parent's flow processes suspended", _flow_stops),
+    Scenario("flow-sigstop", WARM_AGENT, "children's and the parent's flow processes suspended", _flow_stops,
+             agents=2),
     Scenario("postgresql-restart", WARM_AGENT, "the PostgreSQL server restarted, then down a while", _postgres,
-             postgresql_only=True),
+             agents=2, postgresql_only=True),
 ]

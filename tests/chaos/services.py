@@ -99,19 +99,20 @@ class Backend:
 class Agent:
     """A real agent as a subprocess: `tasks-flowrun agent` (warm) or `prefect agent local start` (stock)."""
 
-    def __init__(self, kind: str, env: Dict[str, str], folder: Path, limit: int) -> None:
+    def __init__(self, kind: str, env: Dict[str, str], folder: Path, limit: int, name: str) -> None:
         assert kind in (WARM_AGENT, STOCK_AGENT), kind
         self.kind = kind
         self.env = env
-        self.log = folder / "agent.log"
+        self.name = name
+        self.log = folder / f"{name}.log"
         self.limit = limit
         self.process: Optional[subprocess.Popen] = None
 
     def command(self) -> List[str]:
         if self.kind == WARM_AGENT:
-            return [sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", "chaos-agent", "--show-flow-logs",
+            return [sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", self.name, "--show-flow-logs",
                     "--limit", str(self.limit)]
-        return [sys.executable, "-m", "prefect", "agent", "local", "start", "--name", "chaos-agent", "--show-flow-logs"]
+        return [sys.executable, "-m", "prefect", "agent", "local", "start", "--name", self.name, "--show-flow-logs"]
 
     def start(self) -> None:
         with open(self.log, "ab") as log:

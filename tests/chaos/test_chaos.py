@@ -36,7 +36,7 @@ def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Led
         print(f"  {fault.describe()}")
     database = stores.fresh_database(tmp_path / "db", name=scenario.name.replace("-", "_"))
     postgres = Postgres(stores.cluster()) if scenario.postgresql_only else None
-    with World(scenario.agent, tmp_path, database) as world:
+    with World(scenario.agent, tmp_path, database, agents=scenario.agents) as world:
         started = time.monotonic()
         parent_id = world.start_parent()
         injector = Injector(world, faults, postgres)
@@ -54,7 +54,8 @@ def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Led
     injected = [(_fault_label(i.fault), _target_label(i.fault, scenario), i.fired_at is not None)
                 for i in injector.injections]
     chaos_ledger.add(ScenarioRecord(
-        store=stores.current(), scenario=scenario.name, seed=chaos_seed, schedule=[f.describe() for f in faults],
+        store=stores.current(), scenario=scenario.name, seed=chaos_seed,
+        schedule=[f"{scenario.agents} x {scenario.agent}"] + [f.describe() for f in faults],
         timeline=injector.timeline() + [f"{took:6.1f} s  the parent ended {parent and parent['state']}"],
         rows=rows_for(stores.current(), scenario.name, injected, verdict.executions, verdict.extra,
                       verdict.explained, verdict.false_deaths, "survived" if verdict.passed else "FAILED"),
@@ -90,5 +91,6 @@ def _fault_label(fault: schedule.Fault) -> str:
 
 
 def _target_label(fault: schedule.Fault, scenario: Scenario) -> str:
-    return {BACKEND: "tasks-flowrun server", AGENT: scenario.agent, POSTGRESQL: "PostgreSQL",
+    agent = scenario.agent if scenario.agents == 1 else f"{scenario.agent} (1 of {scenario.agents})"
+    return {BACKEND: "tasks-flowrun server", AGENT: agent, POSTGRESQL: "PostgreSQL",
             PARENT: "parent flow process", CHILD: "child flow process"}[fault.target]

@@ -1,4 +1,4 @@
-"""One scenario's world: a backend on its own database, an agent, the two chaos flows
+"""One scenario's world: a backend on its own database, its agents, the two chaos flows
 registered, a work directory for the evidence, and reads of the runs that tolerate a
 backend that is down (faults are the point)."""
 import uuid
@@ -29,7 +29,7 @@ class World:
     """Start with `with World(...) as world:`; everything it started is stopped on exit, and
     every process of the scenario (found by a variable in its environment) is killed."""
 
-    def __init__(self, agent_kind: str, folder: Path, database: Union[Path, str]) -> None:
+    def __init__(self, agent_kind: str, folder: Path, database: Union[Path, str], agents: int = 1) -> None:
         self.folder = folder
         self.workdir = folder / "work"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -37,8 +37,9 @@ class World:
         self.token = f"{SCENARIO_VARIABLE}={uuid.uuid4().hex}"  # in the environment of all its processes
         self.project = f"chaos-{uuid.uuid4().hex[:6]}"
         self.backend: Optional[Backend] = None
-        self.agent: Optional[Agent] = None
+        self.agents: List[Agent] = []  # the first one is the one agent faults hit
         self._agent_kind = agent_kind
+        self._agent_count = agents
         self._database = database
         self._config = None
 
@@ -77,8 +78,10 @@ class World:
         self.client = client
         limit = schedule.CHILDREN + 8  # every child at once, the waiting parent, and reruns
         agent_env = {**env, **(schedule.STOCK_AGENT_ENV if self._agent_kind == STOCK_AGENT else {})}
-        self.agent = Agent(self._agent_kind, agent_env, self.folder, limit)
-        self.agent.start()
+        for number in range(1, self._agent_count + 1):
+            agent = Agent(self._agent_kind, agent_env, self.folder, limit, name=f"chaos-agent-{number}")
+            self.agents.append(agent)
+            agent.start()
 
     def _register(self, flow_name: str) -> str:
         flow = extract_flow_from_file(file_path=str(FLOWS_FILE), flow_name=flow_name)
@@ -87,8 +90,8 @@ class World:
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            if self.agent is not None:
-                self.agent.shutdown()
+            for agent in self.agents:
+                agent.shutdown()
             if self.backend is not None:
                 self.backend.shutdown()
         finally:
