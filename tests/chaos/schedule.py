@@ -76,7 +76,7 @@ class Scenario:
     what: str  # one line: what it shows
     draw: Callable[[random.Random], List[Fault]] = field(repr=False)
     agents: int = 1  # two: a run one agent's process holds can be deployed by the other
-    postgresql_only: bool = False
+    only_on: Optional[str] = None  # the one store this scenario runs on (see SCENARIOS)
 
 
 def plan(seed: int, scenario: Scenario) -> List[Fault]:
@@ -136,7 +136,7 @@ def _stock_agent(rng: random.Random) -> List[Fault]:
                    duration=_long(rng))]
             + _children(rng, SIGKILL, [0.0])
             + [Fault(SIGKILL_RESTART, AGENT, at=round(rng.uniform(0.5, 0.7), 2), delay=_delay(rng),
-                     duration=round(rng.uniform(2.0, 5.0), 1))])
+                     duration=round(rng.uniform(2.0, 4.5), 1))])
 
 
 def _postgres(rng: random.Random) -> List[Fault]:
@@ -145,6 +145,9 @@ def _postgres(rng: random.Random) -> List[Fault]:
                   duration=_long(rng))]
 
 
+# Every scenario runs on both stores, except two: the stock agent's (what it shows does not
+# depend on the store, and its 20 fresh interpreters are the suite's heaviest minute: once is
+# enough) and PostgreSQL's restarts (PostgreSQL only).
 SCENARIOS = [
     Scenario("backend-sigkill", WARM_AGENT, "the backend killed, restarted on its database",
              _backend(SIGKILL_RESTART), agents=2),
@@ -154,10 +157,10 @@ SCENARIOS = [
     Scenario("agent-sigkill", WARM_AGENT, "one of two tasks-flowrun agents killed, restarted", _agent_kills,
              agents=2),
     Scenario("stock-agent", STOCK_AGENT, "the backend killed, a child's process killed, prefect agent local killed",
-             _stock_agent),
+             _stock_agent, only_on="sqlite"),
     Scenario("flow-sigkill", WARM_AGENT, "children's and the parent's flow processes killed", _flow_kills),
     Scenario("flow-sigstop", WARM_AGENT, "children's and the parent's flow processes suspended", _flow_stops,
              agents=2),
     Scenario("postgresql-restart", WARM_AGENT, "the PostgreSQL server restarted, then down a while", _postgres,
-             agents=2, postgresql_only=True),
+             agents=2, only_on="postgresql"),
 ]

@@ -137,14 +137,18 @@ class Agent:
 
 
 class Postgres:
-    """Restarts of the run's throwaway PostgreSQL cluster (tests/postgres_cluster.py), in place."""
+    """Restarts of the run's throwaway PostgreSQL cluster (tests/postgres_cluster.py), in place.
 
-    def __init__(self, cluster: Cluster) -> None:
+    The server always gets its log file (`-l`): started without one, it would write into
+    pg_ctl's output and hold that pipe open for as long as it runs."""
+
+    def __init__(self, cluster: Cluster, log: Path) -> None:
         self.cluster = cluster
+        self.log = log
 
     def restart(self) -> None:
         self._pg_ctl("restart", "-w", "-t", "60", "-m", "fast", "-D", str(self.cluster.data),
-                     "-o", f"-p {self.cluster.port}")
+                     "-l", str(self.cluster.folder / "server.log"), "-o", f"-p {self.cluster.port}")
 
     def stop(self) -> None:
         self._pg_ctl("stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.cluster.data))
@@ -157,8 +161,10 @@ class Postgres:
         command = [str(self.cluster.bindir / "pg_ctl"), *args]
         if self.cluster.as_root:
             command = ["runuser", "-u", "postgres", "--", *command]
-        done = subprocess.run(command, cwd=str(self.cluster.folder), capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        with open(self.log, "ab") as log:
+            log.write(f"\n--- chaos: {' '.join(command)}\n".encode())
+            log.flush()
+            done = subprocess.run(command, cwd=str(self.cluster.folder), stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=120, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            raise RuntimeError(f"pg_ctl {args[0]} failed ({done.returncode}): {done.stdout}{done.stderr}")
-
+            raise RuntimeError(f"pg_ctl {args[0]} failed ({done.returncode}): see {self.log}")

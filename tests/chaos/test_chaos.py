@@ -28,14 +28,14 @@ SETTLE = 45.0  # seconds for executions still in flight (and children) to end af
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Ledger, tmp_path) -> None:
-    if scenario.postgresql_only and not stores.is_postgresql():
-        pytest.skip("restarts the PostgreSQL server: runs with --store=postgresql")
+    if scenario.only_on not in (None, stores.current()):
+        pytest.skip(f"runs on the {scenario.only_on} store only (see tests/chaos/schedule.py)")
     faults = plan(chaos_seed, scenario)
     print(f"\n{scenario.name} (seed {chaos_seed}): {scenario.what}")
     for fault in faults:
         print(f"  {fault.describe()}")
     database = stores.fresh_database(tmp_path / "db", name=scenario.name.replace("-", "_"))
-    postgres = Postgres(stores.cluster()) if scenario.postgresql_only else None
+    postgres = Postgres(stores.cluster(), tmp_path / "pg_ctl.log") if stores.is_postgresql() else None
     with World(scenario.agent, tmp_path, database, agents=scenario.agents) as world:
         started = time.monotonic()
         parent_id = world.start_parent()
@@ -43,7 +43,9 @@ def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Led
         injector.run(parent_id, deadline=RUN_DEADLINE)
         took = time.monotonic() - started
         parent, children = _settle(world, parent_id)
-        verdict = judge(world.evidence, parent, children, injector.killed_pids(), injector.kills_per_run())
+        run_ids = [r["id"] for r in ([parent] if parent else []) + (children or [])]
+        verdict = judge(world.evidence, parent, children, world.state_histories(run_ids), injector.killed_pids(),
+                        injector.kills_per_run())
         recovery = world.backend.recovery_lines()
     if parent is None or parent["state"] not in FINAL_STATES:
         verdict.problems.insert(0, f"the parent did not finish within {RUN_DEADLINE:.0f} s: {parent}")

@@ -5,10 +5,12 @@
 - every task executed, and exactly once, except a task whose process was SIGKILLed while it
   executed it: that one runs again. Each extra execution must be explained by an earlier
   execution of the same task that never ended and whose process this scenario killed;
-- no run was rescheduled as dead (`times_resurrected`) more often than its processes were
-  killed: a backend that takes a live process for a dead one hands its work to a second
-  process, which is where duplicate executions come from (whether they happen then depends
-  on which process gets there first, so this is checked on its own).
+- no run went from Running back to Scheduled (the backend's reschedule of a run whose
+  process it believes dead) more often than its processes were killed: a backend that
+  takes a live process for a dead one hands its work to a second process, which is where
+  duplicate executions come from (whether they happen then depends on which process gets
+  there first, so this is checked on its own). A run whose process never started (its
+  agent died between Submitted and the start) is rescheduled from Submitted: not counted.
 """
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ class Verdict:
     executions: int = 0
     extra: int = 0
     explained: int = 0
-    false_deaths: int = 0  # reschedules of runs beyond the kills of their processes
+    false_deaths: int = 0  # Running -> Scheduled of runs beyond the kills of their processes
     problems: List[str] = field(default_factory=list)
     duplicates: List[str] = field(default_factory=list)  # one line per task executed more than once
 
@@ -39,11 +41,12 @@ class Verdict:
 
 
 def judge(evidence: Evidence, parent: Optional[Dict[str, Any]], children: Optional[List[Dict[str, Any]]],
-          killed_pids: Iterable[int], kills_per_run: Dict[str, int]) -> Verdict:
+          histories: Optional[Dict[str, List[str]]], killed_pids: Iterable[int],
+          kills_per_run: Dict[str, int]) -> Verdict:
     verdict = Verdict()
     children = children or []
     _judge_runs(verdict, parent, children)
-    _judge_deaths(verdict, ([parent] if parent else []) + children, kills_per_run)
+    _judge_deaths(verdict, ([parent] if parent else []) + children, histories, kills_per_run)
     expected = _expected_tasks(parent, children)
     _judge_executions(verdict, evidence.by_task(), expected, set(killed_pids))
     return verdict
@@ -68,10 +71,19 @@ def _judge_runs(verdict: Verdict, parent: Optional[Dict[str, Any]], children: Li
         verdict.problems.append(f"{len(unsuccessful)} children did not succeed: {unsuccessful[:SHOWN]}")
 
 
-def _judge_deaths(verdict: Verdict, runs: List[Dict[str, Any]], kills_per_run: Dict[str, int]) -> None:
+def reschedules_from_running(history: List[str]) -> int:
+    """How often the run went from Running straight back to Scheduled."""
+    return sum(1 for before, after in zip(history, history[1:]) if before == "Running" and after == "Scheduled")
+
+
+def _judge_deaths(verdict: Verdict, runs: List[Dict[str, Any]], histories: Optional[Dict[str, List[str]]],
+                  kills_per_run: Dict[str, int]) -> None:
+    if histories is None:
+        verdict.problems.append("the runs' state histories could not be read")
+        return
     false = []
     for run in runs:
-        beyond = (run.get("times_resurrected") or 0) - kills_per_run.get(run["id"], 0)
+        beyond = reschedules_from_running(histories.get(run["id"], [])) - kills_per_run.get(run["id"], 0)
         if beyond > 0:
             verdict.false_deaths += beyond
             false.append(f"{run['name']} {beyond}x")

@@ -118,7 +118,20 @@ class World:
         return self._read(f"query($key: String) {{ flow_run(where: {{idempotency_key: {{_like: $key}}}}) "
                           f"{{ {RUN_FIELDS} idempotency_key }} }}", {"key": f"{parent_id}:%"})
 
-    def _read(self, query: str, variables: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
+    def state_histories(self, flow_run_ids: List[str]) -> Optional[Dict[str, List[str]]]:
+        """Each run's states, oldest first (by version); None while the backend does not answer."""
+        query = ("query($ids: [uuid!]) { flow_run_state(where: {flow_run_id: {_in: $ids}}, "
+                 "order_by: [{flow_run_id: asc}, {version: asc}, {timestamp: asc}], limit: 5000) "
+                 "{ flow_run_id state } }")
+        rows = self._read(query, {"ids": flow_run_ids}, table="flow_run_state")
+        if rows is None:
+            return None
+        histories: Dict[str, List[str]] = {run_id: [] for run_id in flow_run_ids}
+        for row in rows:
+            histories.setdefault(row["flow_run_id"], []).append(row["state"])
+        return histories
+
+    def _read(self, query: str, variables: Dict[str, Any], table: str = "flow_run") -> Optional[List[Dict[str, Any]]]:
         try:
             response = self.gql.post(query, variables, timeout=3)
             body = response.json()
@@ -126,4 +139,4 @@ class World:
             return None
         if response.status_code != 200 or body.get("errors") or "data" not in body:
             return None
-        return body["data"]["flow_run"]
+        return body["data"][table]
