@@ -18,6 +18,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--chaos-seed", type=int, default=None,
                      help=f"seed of the chaos suite's fault schedules (default: ${SEED_VARIABLE}, else a random "
                           "one, printed); giving it runs the suite")
+    parser.addoption("--chaos-every-store", action="store_true", default=False,
+                     help="run every chaos scenario on the store of this run, not only those "
+                          "tests/chaos/schedule.py gives it (twice as long)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,6 +58,11 @@ def chaos_seed(pytestconfig: pytest.Config) -> int:
     seed = chaos_seed_of(pytestconfig)
     print(f"\nchaos seed: {seed}")
     return seed
+
+
+@pytest.fixture(scope="session")
+def chaos_every_store(pytestconfig: pytest.Config) -> bool:
+    return bool(pytestconfig.getoption("--chaos-every-store", default=False))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 (`tasks-flowrun server` on a persistent database, on the same port), an agent
 (`tasks-flowrun agent` or `prefect agent local start`) and the PostgreSQL cluster."""
 import functools
-import signal
 import subprocess
 import sys
 import time
@@ -47,7 +46,6 @@ class Backend:
         if "--submitted-timeout" in server_options():  # a newer backend: a Submitted run's own timeout
             self.options += ["--submitted-timeout", str(submitted_timeout)]
         self.process: Optional[subprocess.Popen] = None
-        self.stopped = False
 
     def start(self, timeout: float = 90.0) -> None:
         command = [sys.executable, "-m", "tasks_flowrun.cli", "server", "--port", str(self.port),
@@ -71,21 +69,10 @@ class Backend:
     def signal(self, sig: int) -> None:
         assert self.process is not None
         self.process.send_signal(sig)
-        self.stopped = sig == signal.SIGSTOP
 
     def wait_exit(self, timeout: float) -> bool:
         assert self.process is not None
         return _wait_gone(self.process, timeout)
-
-    def shutdown(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        if self.stopped:
-            self.process.send_signal(signal.SIGCONT)
-        self.process.terminate()
-        if not _wait_gone(self.process, 15):
-            self.process.kill()
-            self.process.wait()
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
@@ -127,13 +114,6 @@ class Agent:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-    def shutdown(self) -> None:
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)  # both agents stop cleanly on SIGINT
-            if not _wait_gone(self.process, 15):
-                self.process.kill()
-                self.process.wait()
 
 
 class Postgres:

@@ -27,10 +27,15 @@ SETTLE = 45.0  # seconds for executions still in flight (and children) to end af
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
-def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Ledger, tmp_path) -> None:
-    if scenario.only_on not in (None, stores.current()):
-        pytest.skip(f"runs on the {scenario.only_on} store only (see tests/chaos/schedule.py)")
+def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Ledger, chaos_every_store: bool,
+                          tmp_path) -> None:
     faults = plan(chaos_seed, scenario)
+    restarts_postgresql = any(fault.target == POSTGRESQL for fault in faults)
+    if restarts_postgresql and not stores.is_postgresql():
+        pytest.skip("restarts the PostgreSQL server: runs with --store=postgresql")
+    if stores.current() not in scenario.stores and not chaos_every_store:
+        pytest.skip(f"runs on {' and '.join(scenario.stores)} (tests/chaos/schedule.py); "
+                    "--chaos-every-store runs it here too")
     print(f"\n{scenario.name} (seed {chaos_seed}): {scenario.what}")
     for fault in faults:
         print(f"  {fault.describe()}")
@@ -47,8 +52,13 @@ def test_fan_out_survives(scenario: Scenario, chaos_seed: int, chaos_ledger: Led
         verdict = judge(world.evidence, parent, children, world.state_histories(run_ids), injector.killed_pids(),
                         injector.kills_per_run())
         recovery = world.backend.recovery_lines()
+        gone = [agent.name for agent in world.agents if not agent.alive()]
+        if world.backend.process.poll() is not None:
+            gone.append("the backend")
     if parent is None or parent["state"] not in FINAL_STATES:
         verdict.problems.insert(0, f"the parent did not finish within {RUN_DEADLINE:.0f} s: {parent}")
+    if gone:
+        verdict.problems.append(f"died by itself during the scenario: {', '.join(gone)}")
     for injection in injector.not_injected():
         verdict.problems.append(f"a fault was never injected (the fan-out proves nothing about it): "
                                 f"{injection.describe()}")

@@ -89,15 +89,17 @@ class World:
         return flow.register(project_name=self.project, no_url=True)
 
     def __exit__(self, *exc: Any) -> None:
+        """Kill every process of the scenario at once (SIGKILL: the evidence is on disk, and a
+        suspended process needs no SIGCONT for it), then reap the ones started here."""
         try:
-            for agent in self.agents:
-                agent.shutdown()
-            if self.backend is not None:
-                self.backend.shutdown()
+            kill_all_mentioning(self.token)
+            for service in [self.backend, *self.agents]:
+                if service is not None and service.process is not None:
+                    service.process.kill()
+                    service.process.wait()
         finally:
             if self._config is not None:
                 self._config.__exit__(None, None, None)
-            kill_all_mentioning(self.token)
 
     # --- the fan-out --------------------------------------------------------------------------
 
