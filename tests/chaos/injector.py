@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 from tests.chaos import schedule
 from tests.chaos.evidence import Execution
 from tests.chaos.processes import flow_process, is_alive, mentions, send
-from tests.chaos.schedule import (AGENT, BACKEND, CHILD, PARENT, PG_RESTART, PG_STOP_START, POSTGRESQL,
+from tests.chaos.schedule import (AGENT, BACKEND, CHILD, PARENT, PG_RESTART, POSTGRESQL,
                                   SIGKILL, SIGKILL_RESTART, SIGSTOP_SIGCONT, SIGTERM_RESTART, Fault)
 from tests.chaos.services import Postgres
 from tests.chaos.world import FINAL_STATES, World
