@@ -165,13 +165,16 @@ class Injector:
         if fault.target == PARENT:
             run_id, pid = self.parent_id, flow_process(self.parent_id, evidence, self.world.token)
         else:
+            # mid-task, always: a process signalled between two tasks (its last one executed,
+            # its Success maybe not yet recorded) would make a rerun nobody could account for;
+            # if `work[step]` ended meanwhile (a slow machine), the task it executes next
             run_id = self._child_id(fault.child)
-            running = [e for e in evidence.unfinished(run_id, "work", fault.step)
+            running = [e for e in evidence.unfinished(run_id, "work", fault.step) or evidence.unfinished(run_id)
                        if is_alive(e.pid) and mentions(e.pid, self.world.token)]
-            pid = running[-1].pid if running else flow_process(run_id, evidence, self.world.token)
+            pid = running[-1].pid if running else None
         if pid is None:
             if not injection.notes:
-                injection.notes.append("no live process of the run found yet")
+                injection.notes.append("waiting for a live process of the run executing a task")
             return  # try again at the next look
         injection.notes.clear()
         injection.pid, injection.flow_run_id = pid, run_id
