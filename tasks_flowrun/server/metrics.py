@@ -27,6 +27,7 @@ Read from the database at each scrape (the same on every process of one database
   run or that asked for work in the last 5 minutes (0 when idle).
 - `tasks_flowrun_database_up`: 1 if those reads succeeded, else 0.
 """
+import functools
 import datetime as dt
 import logging
 import time
@@ -171,8 +172,10 @@ class Metrics:
         return encoder(self.registry), content_type
 
     def instrument(self, operation: str, handler: Handler) -> Handler:
-        """`handler`, counted and timed as `operation`."""
+        """`handler`, counted and timed as `operation` (its attributes, e.g. `/watch`'s
+        counters, stay readable on the wrapper)."""
 
+        @functools.wraps(handler)
         async def instrumented(request: Request) -> Response:
             started = time.perf_counter()
             response = await handler(request)
