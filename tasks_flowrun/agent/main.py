@@ -47,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flow runs working at once (runs waiting on other flow runs apart, see "
                              "'slots' below); more due runs stay Scheduled for other agents "
                              "(default: the CPU count, at least 2)")
-    parser.add_argument("--max-blocked", type=_positive_int, default=None, metavar="N",
-                        help="flow runs waiting on other flow runs that do not count against --limit "
-                             "(default: from the machine's memory, see 'slots' below)")
+    parser.add_argument("--max-blocked", type=_non_negative_int, default=None, metavar="N",
+                        help="flow runs waiting on other flow runs that do not count against --limit; 0 "
+                             "counts them all, as other agents do (default: from the machine's memory, see "
+                             "'slots' below)")
     parser.add_argument("--poll-interval", type=_positive_float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
                         help="longest wait between two looks for due flow runs when the backend cannot "
                              "push them (the embedded backend does) (default: %(default)s)")
@@ -65,6 +66,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
     return value
 
 
