@@ -1,10 +1,9 @@
 """A forked flow process: become the flow run's own process, then run it like
 `prefect execute flow-run` does."""
-import contextlib
 import logging
 import os
 import sys
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 
 def run_order(request: Dict[str, Any], marker_fd: int) -> int:
@@ -16,8 +15,8 @@ def run_order(request: Dict[str, Any], marker_fd: int) -> int:
     os.setsid()  # its own session and process group: the agent stops the whole group
     _redirect_stdio(show_logs=bool(request.get("show_logs")))
     _apply_environment(request["env"], request.get("cwd"))
-    with _prefect_config_from_environment():
-        code = _execute()
+    _install_prefect_config()
+    code = _execute()
     if code == 0:
         try:
             os.write(marker_fd, b"1")
@@ -50,25 +49,28 @@ def _apply_environment(env: Dict[str, str], cwd: Optional[str]) -> None:
     sys.path[:0] = [p for p in dict.fromkeys(entries) if p not in sys.path]
 
 
-@contextlib.contextmanager
-def _prefect_config_from_environment() -> Iterator[None]:
-    """Prefect's configuration loaded again from the run's environment, installed in place.
+def _install_prefect_config() -> None:
+    """Prefect's configuration loaded again from the run's environment, installed in place,
+    as a fresh interpreter would have it.
 
-    `load_default_config` is Prefect's own loader (defaults, user config, PREFECT__* env);
-    `set_temporary_config` is its public way to install values in the live `prefect.config`
-    object (modules that imported `config` keep seeing the same object) and in the context;
-    the context also gets the config's `context` section (flow run id, flow id), as
-    `prefect.context` does when Prefect is imported.
+    `load_default_config` is Prefect's own loader (defaults, user config, PREFECT__* env).
+    The values go into the live `prefect.config` object (modules that imported `config`, and
+    the context of every thread started later, see it); the main thread's context gets the
+    config's `context` section (flow run id, flow id) and its own copy of the config, as
+    `prefect.context` has when Prefect is imported. The process runs one flow run and ends,
+    so nothing needs restoring (`set_temporary_config` would copy and merge the whole
+    configuration twice more for that).
     """
     import prefect
     from prefect.configuration import load_default_config
-    from prefect.utilities.configuration import set_temporary_config
 
     fresh = load_default_config()
-    with set_temporary_config(dict(fresh)), prefect.context(fresh.get("context", {})):
-        # the "prefect" logger took its level from the zygote's config when it was imported
-        logging.getLogger("prefect").setLevel(prefect.config.logging.level)
-        yield
+    prefect.config.clear()
+    prefect.config.update(fresh)
+    prefect.context.update(fresh.get("context", {}))
+    prefect.context.update(config=prefect.config.copy())
+    # the "prefect" logger took its level from the zygote's config when it was imported
+    logging.getLogger("prefect").setLevel(prefect.config.logging.level)
 
 
 def _execute() -> int:

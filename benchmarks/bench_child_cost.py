@@ -1,0 +1,225 @@
+"""The cost of one child through `tasks-flowrun agent`: where the time of a 3-task child run
+goes, from its creation to its process's exit, and how many API requests it sends.
+
+Usage: python benchmarks/bench_child_cost.py [--runs N] [--keep]
+
+One embedded backend (`tasks-flowrun server`, a fresh SQLite file) and `tasks-flowrun agent`
+with no flags but `--preload flow_process_trace` (`flow_process_trace.py`: timers in every
+forked flow process, written to a file per process at its exit; they cost microseconds).
+After a warm-up run, N children (default 20) of the 3-task child flow (`flows/child.py`,
+with its Parameter that is 4 task runs) run one at a time, each created while the agent is
+idle (0.3 s after the previous run ended). Per run, on one clock (the machine's): the
+backend's state timestamps (created = Scheduled, Submitted, Running, Success) and the flow
+process's own events (fork, its setup, each request, each task, the runner's end, its
+atexit handlers done). Then, on the idle backend, the round trip of each kind of request a
+child sends (30 each, from this process): what the backend costs per request.
+
+Printed: the median (and p90) of each phase, the requests per child and per task by kind,
+and the two targets: fork -> Running <= 50 ms, Running -> Success <= 150 ms (a 3-task child
+on an idle machine). Figures only: nothing fails on a missed target.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pendulum
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import Bench, percentile, say  # noqa: E402
+
+FINISHED = {"Success", "Failed", "Cancelled", "TimedOut"}
+
+
+def _start_agent(bench: Bench, trace_dir: Path) -> subprocess.Popen:
+    env = bench.subprocess_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    env["TRACE_DIR"] = str(trace_dir)
+    log = open(bench.home / "agent.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", "bench-cost",
+                             "--preload", "flow_process_trace"] + os.environ.get("EXTRA_PRELOAD", "").split(), env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stamps(bench: Bench, run_id: str) -> Dict[str, float]:
+    query = 'query { flow_run_by_pk(id: "%s") { state states { state timestamp } } }' % run_id
+    run = bench.client.graphql(query).data.flow_run_by_pk
+    found = {"state": run.state}
+    for state in run.states:
+        found.setdefault(state.state, pendulum.parse(state.timestamp).timestamp())
+    return found
+
+
+def _run_one(bench: Bench, flow_id: str, x: int) -> Dict[str, Any]:
+    run_id = bench.client.create_flow_run(flow_id=flow_id, parameters={"x": x})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        stamps = _stamps(bench, run_id)
+        if stamps["state"] in FINISHED:
+            return {"id": run_id, **stamps}
+        time.sleep(0.02)
+    raise RuntimeError(f"run {run_id} did not finish")
+
+
+def _trace(trace_dir: Path, run_id: str) -> Optional[Dict[str, Any]]:
+    for path in trace_dir.glob("*.json"):
+        data = json.loads(path.read_text())
+        if data["flow_run_id"] == run_id:
+            return data
+    return None
+
+
+def _phases(run: Dict[str, Any], trace: Dict[str, Any]) -> Dict[str, float]:
+    events = sorted(trace["events"], key=lambda e: e[1])
+
+    def first(name: str, end: bool = False) -> float:
+        found = [e for e in events if e[0] == name]
+        return found[0][2 if end else 1]
+
+    fork = first("fork")
+    execute_start = first("prefect execute flow-run")
+    runner_end = first("prefect execute flow-run", end=True)
+    loaded = first("load flow from storage", end=True)
+    tasks = [e for e in events if e[0] == "task runner"]
+    requests_ = [e for e in events if e[0].startswith("request ")]
+    main_requests = [e for e in requests_ if e[3] == "MainThread"]
+    in_tasks = [r for r in main_requests if any(t[1] <= r[1] <= t[2] for t in tasks)]
+    task_time = sum(t[2] - t[1] for t in tasks)
+    request_in_tasks = sum(r[2] - r[1] for r in in_tasks)
+    stdio = first("child _redirect_stdio", end=True)
+    environment = first("child _apply_environment", end=True)
+    ms = 1000.0
+    return {
+        "created -> Submitted (agent pick-up)": (run["Submitted"] - run["Scheduled"]) * ms,
+        "Submitted -> fork (agent: deploy, zygote: fork)": (fork - run["Submitted"]) * ms,
+        "fork -> Running": (run["Running"] - fork) * ms,
+        "  fork -> environment applied (setsid, stdio, env)": (environment - fork) * ms,
+        "  environment -> Prefect config reloaded": (execute_start - environment) * ms,
+        "  config -> flow loaded (1 request + storage)": (loaded - execute_start) * ms,
+        "  flow loaded -> Running (runner start, 2 requests)": (run["Running"] - loaded) * ms,
+        "Running -> Success": (run["Success"] - run["Running"]) * ms,
+        "  Running -> first task (heartbeat: 2 requests)": (tasks[0][1] - run["Running"]) * ms,
+        "  tasks (4 task runs incl. the Parameter)": task_time * ms,
+        "    of which requests (3 per task run)": request_in_tasks * ms,
+        "    of which the task runner's own work": (task_time - request_in_tasks) * ms,
+        "  last task -> Success (cancellation-check join: 1 request; state)": (run["Success"] - tasks[-1][2]) * ms,
+        "Success -> runner returned (slot freed)": (runner_end - run["Success"]) * ms,
+        "runner returned -> atexit done (log flush: 1 request)": (first("atexit done") - runner_end) * ms,
+        "fork -> atexit done (whole flow process)": (first("atexit done") - fork) * ms,
+        "requests sent (all threads)": float(len(requests_)),
+        "request time, main thread (sum)": sum(r[2] - r[1] for r in main_requests) * ms,
+        "process CPU time": events[-1][4] * ms,
+        "garbage collections": float(sum(1 for e in events if e[0].startswith("gc "))),
+        "garbage collection time": sum(e[2] - e[1] for e in events if e[0].startswith("gc ")) * ms,
+        "stdio": (stdio - fork) * ms,
+    }
+
+
+def _request_kinds(traces: List[Dict[str, Any]]) -> Counter:
+    kinds: Counter = Counter()
+    for trace in traces:
+        kinds.update(e[0][len("request "):] for e in trace["events"] if e[0].startswith("request "))
+    return kinds
+
+
+def _round_trips(bench: Bench, flow_id: str) -> Dict[str, float]:
+    """Median round trip of each kind of request a child sends, on the idle backend."""
+    import requests
+    from prefect.engine.state import Running, Success
+
+    client = bench.client
+    run_id = client.create_flow_run(flow_id=flow_id, parameters={"x": 0}, labels=["bench-no-agent"])
+    info = client.get_flow_run_info(run_id)
+    task_id = client.graphql('query { task(where: {flow_id: {_eq: "%s"}}, limit: 1) { id } }'
+                             % info.flow_id).data.task[0].id
+    calls = {
+        "GET /health (HTTP floor)": lambda: requests.get(bench.url + "/health", timeout=10),
+        "flow_run_by_pk (get_flow_run_info)": lambda: client.get_flow_run_info(run_id),
+        "update_flow_run_heartbeat": lambda: client.update_flow_run_heartbeat(run_id),
+        "get_or_create_task_run_info": lambda: client.get_task_run_info(run_id, task_id),
+        "set_task_run_states": None,
+        "write_run_logs": lambda: client.write_run_logs([{"flow_run_id": run_id, "name": "b", "message": "m",
+                                                          "level": "INFO", "timestamp": pendulum.now().isoformat()}]),
+    }
+    client.set_flow_run_state(run_id, Running())
+    task_run = client.get_task_run_info(run_id, task_id)
+    turn = [0]
+
+    def set_state() -> None:  # Running, Success, Running...: what a task run sends
+        turn[0] += 1
+        client.set_task_run_state(task_run.id, Running() if turn[0] % 2 else Success())
+
+    calls["set_task_run_states"] = set_state
+    result = {}
+    for name, call in calls.items():
+        times = []
+        for _ in range(30):
+            start = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - start) * 1000)
+        result[name] = statistics.median(times)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory (database, logs, traces)")
+    args = parser.parse_args()
+    bench = Bench().start()
+    trace_dir = bench.home / "traces"
+    trace_dir.mkdir()
+    agent = _start_agent(bench, trace_dir)
+    try:
+        flow_id = bench.register("child.py")
+        _run_one(bench, flow_id, -1)  # warm-up
+        runs = []
+        for i in range(args.runs):
+            time.sleep(0.3)  # the agent is idle when the run is created
+            runs.append(_run_one(bench, flow_id, i))
+        time.sleep(1.0)  # the last processes write their traces at exit
+        traces = {r["id"]: _trace(trace_dir, r["id"]) for r in runs}
+        done = [(r, traces[r["id"]]) for r in runs if traces[r["id"]] is not None]
+        phases = [_phases(r, t) for r, t in done]
+        trips = _round_trips(bench, flow_id)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+        bench.stop(keep=args.keep)
+    print(f"\nOne 3-task child through `tasks-flowrun agent` (defaults), {len(phases)} runs one at a time; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
+    print(f"{'phase':72s} {'median':>9s} {'p90':>9s}")
+    for key in phases[0]:
+        if key == "stdio":
+            continue
+        values = [p[key] for p in phases]
+        unit = "" if key.startswith("requests") else " ms"
+        print(f"{key:72s} {statistics.median(values):7.1f}{unit:3s} {percentile(values, 90):7.1f}{unit}")
+    kinds = _request_kinds([t for _, t in done])
+    print("\nRequests per child, by kind (all threads):")
+    for kind, count in kinds.most_common():
+        print(f"  {count / len(done):5.1f}  {kind}")
+    print(f"  {sum(kinds.values()) / len(done):5.1f}  in all (4 task runs: "
+          f"{kinds.get('get_or_create_task_run_info', 0) / len(done) / 4:.0f} look-up + "
+          f"{kinds.get('set_task_run_states', 0) / len(done) / 4:.0f} state changes per task run)")
+    print("\nRound trip per request on the idle backend (median of 30, from one client):")
+    for name, value in trips.items():
+        print(f"  {value:6.1f} ms  {name}")
+    fork_running = statistics.median(p["fork -> Running"] for p in phases)
+    running_success = statistics.median(p["Running -> Success"] for p in phases)
+    pickup = statistics.median(p["created -> Submitted (agent pick-up)"] for p in phases)
+    print(f"\ntargets: fork -> Running {fork_running:.0f} ms (<= 50: {'yes' if fork_running <= 50 else 'NO'}); "
+          f"Running -> Success {running_success:.0f} ms (<= 150: {'yes' if running_success <= 150 else 'NO'}); "
+          f"idle pick-up created -> Submitted {pickup:.0f} ms (<= 50: {'yes' if pickup <= 50 else 'NO'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
