@@ -85,23 +85,17 @@ class SlotRule:
 def depth_first(candidates: List[str], parents: Dict[str, Tuple[Optional[str], str]],
                 runs: Iterable[RunningRun]) -> List[str]:
     """`candidates` ordered as the rule says: children of this agent's runs first, deepest
-    first, then by scheduled start time; `parents` maps a run to (its parent's id, its
-    scheduled start time) for the candidates the backend knows."""
-    depth_of = {r.flow_run_id: r.depth for r in runs}
+    first, then by scheduled start time. `parents` maps a run (candidates and this agent's
+    runs) to (its parent's id, its scheduled start time), as far as the backend told."""
+    mine = {r.flow_run_id for r in runs}
 
-    def key(run_id: str) -> Tuple[int, str]:
-        parent, start = parents.get(run_id, (None, ""))
-        depth = depth_of[parent] + 1 if parent in depth_of else 0
-        return -depth, start
+    def depth(run_id: str) -> int:
+        found, seen = 0, {run_id}
+        parent = parents.get(run_id, (None, ""))[0]
+        while parent in mine and parent not in seen:  # up through this agent's runs
+            found += 1
+            seen.add(parent)
+            parent = parents.get(parent, (None, ""))[0]
+        return found
 
-    return sorted(candidates, key=key)
-
-
-def depth_of(flow_run_id: str, parents: Dict[str, Tuple[Optional[str], str]], runs: Iterable[RunningRun]) -> int:
-    """The depth a run gets when it starts: one more than its parent's if the parent is one of
-    this agent's runs, else 0."""
-    parent = parents.get(flow_run_id, (None, ""))[0]
-    for run in runs:
-        if run.flow_run_id == parent:
-            return run.depth + 1
-    return 0
+    return sorted(candidates, key=lambda run_id: (-depth(run_id), parents.get(run_id, (None, ""))[1]))

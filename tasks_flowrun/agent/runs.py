@@ -21,7 +21,6 @@ class RunningRun:
     pid: int
     started: float
     deploy_version: Optional[int] = None
-    depth: int = 0  # ancestors of the run among this agent's runs (children of a waiting run: 1, ...)
     cancel_started: Optional[float] = None  # when the agent sent SIGTERM to stop a cancelled run
     killed: bool = False  # SIGKILL sent
     blocked_since: Optional[float] = None  # set while the run waits on other flow runs

@@ -16,7 +16,7 @@ from prefect.serialization.storage import StorageSchema
 from prefect.storage import Docker
 from prefect.utilities.graphql import GraphQLResult
 
-from .admission import SlotRule, default_limit, default_max_blocked, depth_first, depth_of
+from .admission import SlotRule, default_limit, default_max_blocked, depth_first
 from .backend import ALIVE_STATES, CANCEL_STATES, Backend
 from .environment import flow_run_environment
 from .pickup import DuePickup
@@ -138,8 +138,7 @@ class WarmAgent(LocalAgent):
         # The stock loop set the run Submitted with the version it read, if it was Scheduled:
         # that deployment is this agent's (C2/C3 fence on it).
         submitted = StateSchema().load(flow_run.serialized_state).is_scheduled()
-        run = RunningRun(flow_run.id, pid, time.monotonic(), deploy_version=flow_run.version if submitted else None,
-                         depth=depth_of(flow_run.id, self._parents, self.runs.runs()))
+        run = RunningRun(flow_run.id, pid, time.monotonic(), deploy_version=flow_run.version if submitted else None)
         early_exit = self.runs.add(run)
         if early_exit is not None:
             self._exits.submit(self._after_exit, run, *early_exit)
@@ -194,18 +193,19 @@ class WarmAgent(LocalAgent):
         candidates = [i for i in flow_run_ids if i not in busy]
         if free <= 0 or not candidates:
             return []
-        self._learn_parents(candidates)
-        if len(candidates) > free:
+        if len(candidates) > free:  # a choice to make: depth first (see admission.py)
+            mine = [r.flow_run_id for r in runs]
+            self._learn_parents(candidates + mine)
             candidates = depth_first(candidates, self._parents, runs)[:free]
         return super()._get_flow_run_metadata(candidates)[:free]
 
-    def _learn_parents(self, candidates: List[str]) -> None:
-        """Remember the parent of each due run (runs of this agent's runs go first)."""
-        unknown = [i for i in candidates if i not in self._parents]
+    def _learn_parents(self, flow_run_ids: List[str]) -> None:
+        """Learn the parent of each run not known yet, in one request."""
+        unknown = [i for i in flow_run_ids if i not in self._parents]
         if unknown:
             self._parents.update(self.backend.parents(unknown))
-        if len(self._parents) > 4 * len(candidates) + 1000:  # forget runs no longer due
-            keep = set(candidates)
+        if len(self._parents) > 4 * len(flow_run_ids) + 1000:  # forget runs no longer due nor running
+            keep = set(flow_run_ids)
             self._parents = {k: v for k, v in self._parents.items() if k in keep}
 
     def _on_slot_message(self, sender: int, flow_run_id: Optional[str], blocked: bool) -> None:

@@ -51,9 +51,8 @@ def test_exit_descriptions():
 
 # --- the slot rule ---------------------------------------------------------------------------
 
-def _run(run_id: str, blocked: Optional[float] = None, depth: int = 0, finished: bool = False) -> RunningRun:
-    return RunningRun(run_id, pid=hash(run_id) % 30000 + 2, started=0.0, depth=depth, blocked_since=blocked,
-                      finished=finished)
+def _run(run_id: str, blocked: Optional[float] = None, finished: bool = False) -> RunningRun:
+    return RunningRun(run_id, pid=hash(run_id) % 30000 + 2, started=0.0, blocked_since=blocked, finished=finished)
 
 
 def test_blocked_and_finishing_runs_do_not_count_against_the_limit():
@@ -72,9 +71,10 @@ def test_blocked_runs_past_the_bound_count_against_the_limit():
 
 
 def test_children_of_the_agents_runs_go_first_deepest_first_then_by_start_time():
-    runs = [_run("root", blocked=1.0, depth=0), _run("child", blocked=2.0, depth=1)]
+    runs = [_run("root", blocked=1.0), _run("child", blocked=2.0)]
     parents = {"other-early": (None, "2024-01-01T00:00:00"), "grandchild": ("child", "2024-01-01T00:00:09"),
-               "sibling": ("root", "2024-01-01T00:00:05"), "other-late": (None, "2024-01-01T00:00:08")}
+               "sibling": ("root", "2024-01-01T00:00:05"), "other-late": (None, "2024-01-01T00:00:08"),
+               "child": ("root", "2024-01-01T00:00:01"), "root": ("root", "")}  # a loop is no depth
     order = depth_first(["other-late", "sibling", "other-early", "grandchild", "unknown"], parents, runs)
     assert order == ["grandchild", "sibling", "unknown", "other-early", "other-late"]
 
