@@ -23,8 +23,9 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from .runs import RunningRun
 
 # What one blocked flow process holds of the machine's memory, for the default bound: its
-# unique pages (a forked process shares the zygote's imported code) measured at about
-# 30 MiB for a parent waiting on its children (benchmarks/bench_agent_cost.py), rounded up.
+# own pages (a forked process shares the zygote's imported code and data) were 16 MiB
+# (median) to 43 MiB (largest) over the flow processes of a 21-run tree of parents
+# waiting on children; 64 MiB leaves room for heavier flows.
 BLOCKED_PROCESS_BYTES = 64 * 2**20
 MEMORY_SHARE = 4  # blocked processes may take at most a quarter of the machine's memory
 MAX_BLOCKED_CAP = 1024
