@@ -50,6 +50,8 @@ class DuePickup:
         self.token: Optional[str] = None
         self.answers = 0
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._planned: Optional[float] = None  # monotonic time of the next planned wake-up
 
     def start(self) -> "DuePickup":
         threading.Thread(target=self._watch, name="due-runs-watch", daemon=True).start()
@@ -58,6 +60,24 @@ class DuePickup:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def wake_in(self, seconds: float) -> None:
+        """Wake the agent's loop in `seconds` (a run becomes due then), unless an earlier
+        wake-up is planned already."""
+        at = time.monotonic() + max(0.0, seconds)
+        with self._lock:
+            if self._planned is not None and self._planned <= at:
+                return
+            self._planned = at
+        timer = threading.Timer(max(0.0, seconds), self._planned_wake, args=(at,))
+        timer.daemon = True
+        timer.start()
+
+    def _planned_wake(self, at: float) -> None:
+        with self._lock:
+            if self._planned == at:
+                self._planned = None
+        self.wake()
 
     def _poll(self) -> None:
         # The fallback: the stock loop backs off up to 10 s and has no public setting for

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterable, List, Optional, Tuple
 
+import pendulum
 from prefect import Client, config
 from prefect.agent.agent import AGENT_WAKE_EVENT
 from prefect.agent.local import LocalAgent
@@ -33,6 +34,12 @@ STATE_CHECK_PERIOD = 1.0  # seconds between looks at the states of this agent's 
 CANCEL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a cancelled run's group
 ZOMBIE_SWEEP_PERIOD = 5.0  # seconds between looks for exited orphans adopted by the agent
 ZYGOTE_RETRY_PERIOD = 5.0  # seconds between attempts to start a zygote that failed to start
+
+
+def _start_time(flow_run: GraphQLResult) -> "pendulum.DateTime":
+    """When the run may start: its Scheduled state's start time (now for other states)."""
+    start = getattr(StateSchema().load(flow_run.serialized_state), "start_time", None)
+    return start if start is not None else pendulum.now("UTC")
 
 
 def describe_exit(pid: int, status: Optional[int]) -> str:
@@ -197,7 +204,16 @@ class WarmAgent(LocalAgent):
             mine = [r.flow_run_id for r in runs]
             self._learn_parents(candidates + mine)
             candidates = depth_first(candidates, self._parents, runs)[:free]
-        return super()._get_flow_run_metadata(candidates)[:free]
+        # The stock loop also takes runs due in the next 10 s and sleeps until then in a
+        # deploy thread, which would hold a slot meanwhile: only runs due now are taken (the
+        # backend's queue feed, or the next poll, announces the others when they are due).
+        now = pendulum.now("UTC")
+        due, later = [], []
+        for flow_run in super()._get_flow_run_metadata(candidates):
+            (due if _start_time(flow_run) <= now.add(seconds=0.05) else later).append(flow_run)
+        if later:
+            self.pickup.wake_in(min((_start_time(r) - now).total_seconds() for r in later))
+        return due[:free]
 
     def _learn_parents(self, flow_run_ids: List[str]) -> None:
         """Learn the parent of each run not known yet, in one request."""

@@ -78,3 +78,23 @@ def test_blocked_runs_beyond_max_blocked_count_against_the_limit(own_agent, tmp_
     time.sleep(6)  # the grandchild is due all along; the agent may not start it
     assert len(_recorded(tmp_path)) == 2, "a run started although the blocked runs past --max-blocked fill --limit"
     agent.client.cancel_flow_run(root)
+
+
+def test_a_run_due_later_holds_no_slot_while_it_waits_and_starts_on_time(own_agent):
+    """`--limit 1`: a run due in 5 s, then a run due now. The stock loop would take the first
+    and sleep until its start time in a deploy thread, holding the only slot."""
+    import pendulum
+
+    agent = own_agent(limit=1)
+    flow_id = agent.register("quick.py")
+    start = pendulum.now("UTC").add(seconds=5)
+    later = agent.client.create_flow_run(flow_id=flow_id, parameters={"x": 1}, scheduled_start_time=start)
+    time.sleep(1.0)  # the agent has seen it
+    now = agent.start(flow_id, x=2)
+    assert agent.final(now, timeout=60)["state"] == "Success"
+    assert agent.states([later])[later] == "Scheduled", "the later run was taken before it was due"
+    assert agent.final(later, timeout=60)["state"] == "Success"
+    query = ('query($id: uuid!) { flow_run_state(where: {flow_run_id: {_eq: $id}, state: {_eq: "Submitted"}}) '
+             '{ timestamp } }')
+    [submitted] = agent.gql.data(query, {"id": later})["flow_run_state"]
+    assert pendulum.parse(submitted["timestamp"]) >= start.subtract(seconds=0.1)
