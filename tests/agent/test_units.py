@@ -249,3 +249,46 @@ def test_the_help_explains_the_slot_rule(capsys):
         build_parser().parse_args(["agent", "--help"])
     text = capsys.readouterr().out
     assert "--max-blocked" in text and "blocked and not counted" in text and "depth" in text
+
+
+class _RecordingBackend:
+    """Stands in for `Backend` (narrow: what the voucher sends)."""
+
+    def __init__(self, vouches: bool) -> None:
+        self.vouches = vouches
+        self.reported: List[list] = []
+        self.beats: List[str] = []
+
+    def report_live(self, runs):
+        self.reported.append(list(runs))
+        return [run_id for run_id, _ in runs] if self.vouches else None
+
+    def heartbeat(self, run_id):
+        self.beats.append(run_id)
+
+
+def test_the_voucher_reports_live_processes_in_one_request_and_falls_back_to_heartbeats():
+    from tasks_flowrun.agent.vouching import Voucher
+
+    sleeper = subprocess.Popen(["sleep", "30"])
+    stopped = subprocess.Popen(["sleep", "30"])
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: not runs_on(stopped.pid), timeout=10)
+        runs = [RunningRun("live", sleeper.pid, 0.0, deploy_version=4),
+                RunningRun("stopped", stopped.pid, 0.0, deploy_version=2),
+                RunningRun("retry", sleeper.pid, 0.0, deploy_version=None),  # deployed without Submitted
+                RunningRun("done", sleeper.pid, 0.0, deploy_version=1, finished=True)]
+        backend = _RecordingBackend(vouches=True)
+        voucher = Voucher(backend, lambda: runs, logging.getLogger("t"))  # type: ignore[arg-type]
+        assert voucher.vouch() == ["live"]
+        assert backend.reported == [[("live", 4)]] and backend.beats == ["retry"]
+        fallback = _RecordingBackend(vouches=False)
+        voucher = Voucher(fallback, lambda: runs, logging.getLogger("t"))  # type: ignore[arg-type]
+        voucher.vouch()
+        voucher.vouch()  # within cloud.heartbeat_interval: no second heartbeat
+        assert sorted(fallback.beats) == ["live", "retry"]
+    finally:
+        for process in (sleeper, stopped):
+            process.kill()
+            process.wait()
