@@ -57,6 +57,34 @@ def _stamps(bench: Bench, run_id: str) -> Dict[str, float]:
     return found
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _zygote_of(agent_pid: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == agent_pid and os.getsid(int(entry.name)) != int(entry.name):
+                    return int(entry.name)
+            except (OSError, IndexError, ValueError):
+                pass
+    raise RuntimeError("no zygote")
+
+
+def _speed_check() -> float:
+    """Milliseconds of CPU a fixed pure-Python loop takes now (how fast this machine runs
+    Python at the moment: a loaded or throttled machine shows here)."""
+    start = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return (time.process_time() - start) * 1000
+
+
 def _run_one(bench: Bench, flow_id: str, x: int) -> Dict[str, Any]:
     run_id = bench.client.create_flow_run(flow_id=flow_id, parameters={"x": x})
     deadline = time.monotonic() + 120
@@ -64,7 +92,7 @@ def _run_one(bench: Bench, flow_id: str, x: int) -> Dict[str, Any]:
         stamps = _stamps(bench, run_id)
         if stamps["state"] in FINISHED:
             return {"id": run_id, **stamps}
-        time.sleep(0.02)
+        time.sleep(0.05)
     raise RuntimeError(f"run {run_id} did not finish")
 
 
@@ -180,10 +208,14 @@ def main() -> int:
     try:
         flow_id = bench.register("child.py")
         _run_one(bench, flow_id, -1)  # warm-up
+        processes = {"agent": agent.pid, "zygote": _zygote_of(agent.pid), "backend": bench.server.process.pid}
+        speed = _speed_check()
+        cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
         runs = []
         for i in range(args.runs):
             time.sleep(0.3)  # the agent is idle when the run is created
             runs.append(_run_one(bench, flow_id, i))
+        cpu = {name: (_cpu_seconds(pid) - cpu_before[name]) / args.runs * 1000 for name, pid in processes.items()}
         time.sleep(1.0)  # the last processes write their traces at exit
         traces = {r["id"]: _trace(trace_dir, r["id"]) for r in runs}
         done = [(r, traces[r["id"]]) for r in runs if traces[r["id"]] is not None]
@@ -194,7 +226,8 @@ def main() -> int:
         agent.wait(timeout=30)
         bench.stop(keep=args.keep)
     print(f"\nOne 3-task child through `tasks-flowrun agent` (defaults), {len(phases)} runs one at a time; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; speed check {speed:.0f} ms "
+          f"(a fixed Python loop; lower is faster)\n")
     print(f"{'phase':72s} {'median':>9s} {'p90':>9s}")
     for key in phases[0]:
         if key == "stdio":
@@ -202,6 +235,12 @@ def main() -> int:
         values = [p[key] for p in phases]
         unit = "" if key.startswith("requests") else " ms"
         print(f"{key:72s} {statistics.median(values):7.1f}{unit:3s} {percentile(values, 90):7.1f}{unit}")
+    flow_cpu = statistics.median(p["process CPU time"] for p in phases)
+    print("\nCPU time per child (user + system), by process:")
+    for name, value in [("flow process", flow_cpu), *cpu.items()]:
+        print(f"  {value:6.1f} ms  {name}")
+    print(f"  {flow_cpu + sum(cpu.values()):6.1f} ms  in all (includes the agent's and the backend's work "
+          "while idle, and this benchmark's polls)")
     kinds = _request_kinds([t for _, t in done])
     print("\nRequests per child, by kind (all threads):")
     for kind, count in kinds.most_common():
