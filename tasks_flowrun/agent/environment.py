@@ -24,3 +24,13 @@ def flow_run_environment(local_agent_env: Mapping[str, str], explicit: Mapping[s
     env[HEARTBEAT_MODE] = explicit.get(HEARTBEAT_MODE) or "thread"
     env.update(agent_env or {})
     return env
+
+
+# LocalAgent's per-run variables: everything else in a run's environment is the same for
+# every run of an agent (unless a run config sets `env` or `working_dir`).
+RUN_ID_VARIABLES = ("PREFECT__CONTEXT__FLOW_RUN_ID", "PREFECT__CONTEXT__FLOW_ID")
+
+
+def without_run_ids(env: Mapping[str, str]) -> Dict[str, str]:
+    """`env` without the variables that name the run."""
+    return {k: v for k, v in env.items() if k not in RUN_ID_VARIABLES}

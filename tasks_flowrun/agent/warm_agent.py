@@ -12,6 +12,7 @@ import pendulum
 from prefect import Client, config
 from prefect.agent.agent import AGENT_WAKE_EVENT
 from prefect.agent.local import LocalAgent
+from prefect.run_configs import LocalRun
 from prefect.serialization.state import StateSchema
 from prefect.serialization.storage import StorageSchema
 from prefect.storage import Docker
@@ -19,7 +20,7 @@ from prefect.utilities.graphql import GraphQLResult
 
 from .admission import SlotRule, default_limit, default_max_blocked, depth_first
 from .backend import ALIVE_STATES, CANCEL_STATES, Backend
-from .environment import flow_run_environment
+from .environment import flow_run_environment, without_run_ids
 from .pickup import DuePickup
 from .reaping import become_subreaper, exists, reap_zombies, wait_nohang
 from .run_config import local_run_config
@@ -104,12 +105,17 @@ class WarmAgent(LocalAgent):
         self._last_sweep = 0.0
         self._parents: Dict[str, Tuple[Optional[str], str]] = {}  # due run -> (parent id, start time)
         self.subreaper = False
+        self._zygote_env: Optional[Dict[str, str]] = None
 
     # Agent hooks ----------------------------------------------------------------------
 
     def on_startup(self) -> None:
         self.subreaper = become_subreaper()
         self.channel = SlotChannel(self._on_slot_message, self.logger).start()
+        # The zygote lives in the environment every run gets but for the run's ids: a run
+        # whose environment is just that (no run config `env` or `working_dir`) keeps the
+        # configuration the zygote loaded, instead of loading Prefect's again.
+        self.zygote.env = self._zygote_env = self._common_environment()
         self.zygote.start()
         self.logger.info("Warm zygote ready (pid %s); at most %d flow runs working at once, and up to %d "
                          "more waiting on other flow runs", self.zygote.pid, self.limit, self.max_blocked)
@@ -138,10 +144,9 @@ class WarmAgent(LocalAgent):
         working_dir = run_config.working_dir
         if working_dir and not os.path.exists(working_dir):
             raise ValueError(f"Flow run {flow_run.id} has a nonexistent `working_dir` configured: {working_dir}")
-        explicit = {**(self.env_vars or {}), **(run_config.env or {})}
-        env = flow_run_environment(self.populate_env_vars(flow_run, run_config=run_config), explicit,
-                                   self.channel.environment if self.channel is not None else {})
-        pid = self._spawn(env, working_dir)
+        env = self._environment(flow_run, run_config)
+        pid = self._spawn(env, working_dir, flow={"name": flow_run.flow.name, "storage": flow_run.flow.storage},
+                          inherit_config=without_run_ids(env) == self._zygote_env)
         # The stock loop set the run Submitted with the version it read, if it was Scheduled:
         # that deployment is this agent's (C2/C3 fence on it).
         submitted = StateSchema().load(flow_run.serialized_state).is_scheduled()
@@ -152,12 +157,23 @@ class WarmAgent(LocalAgent):
         self.logger.debug("Flow run %s runs in forked process %d", flow_run.id, pid)
         return f"PID: {pid}"
 
-    def _spawn(self, env: Dict[str, str], working_dir: Optional[str]) -> int:
+    def _environment(self, flow_run: GraphQLResult, run_config: LocalRun) -> Dict[str, str]:
+        """A flow process's environment: LocalAgent's, with the warm agent's additions."""
+        explicit = {**(self.env_vars or {}), **(run_config.env or {})}
+        return flow_run_environment(self.populate_env_vars(flow_run, run_config=run_config), explicit,
+                                    self.channel.environment if self.channel is not None else {})
+
+    def _common_environment(self) -> Dict[str, str]:
+        """What every run's environment holds but its ids (a run with the default run config)."""
+        placeholder = GraphQLResult({"id": "", "flow": {"id": ""}})
+        return without_run_ids(self._environment(placeholder, LocalRun()))
+
+    def _spawn(self, env: Dict[str, str], working_dir: Optional[str], **order: object) -> int:
         try:
-            return self.zygote.spawn(env, working_dir, self.show_flow_logs)
+            return self.zygote.spawn(env, working_dir, self.show_flow_logs, **order)
         except ZygoteError as exc:  # it died meanwhile: once more, with a new one
             self.logger.warning("The zygote failed (%s); starting another", exc)
-            return self.zygote.spawn(env, working_dir, self.show_flow_logs)
+            return self.zygote.spawn(env, working_dir, self.show_flow_logs, **order)
 
     def heartbeat(self) -> None:
         """Every second: stop the process groups of runs cancelled on the backend, watch the

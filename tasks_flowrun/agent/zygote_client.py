@@ -4,7 +4,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .protocol import LineReader, send
 
@@ -30,11 +30,14 @@ class ZygoteClient:
         - on_finished (callable, optional): called with the pid of a flow process whose
             flow runner returned, before the process exits
         - start_timeout (float): seconds to wait for the zygote to be warm
+        - env (dict, optional): the zygote's environment (default: the agent's)
     """
 
     def __init__(self, preload: List[str], on_exit: ExitCallback, on_lost: LostCallback,
-                 on_finished: Optional[FinishedCallback] = None, start_timeout: float = 120.0) -> None:
+                 on_finished: Optional[FinishedCallback] = None, start_timeout: float = 120.0,
+                 env: Optional[Dict[str, str]] = None) -> None:
         self.preload = list(preload)
+        self.env = env
         self.on_exit = on_exit
         self.on_lost = on_lost
         self.on_finished = on_finished
@@ -76,7 +79,8 @@ class ZygoteClient:
         for module in self.preload:
             command += ["--preload", module]
         try:
-            process = subprocess.Popen(command, pass_fds=(requests_r, events_w), stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(command, pass_fds=(requests_r, events_w), stdin=subprocess.DEVNULL,
+                                       env=self.env)
         finally:
             os.close(requests_r)
             os.close(events_w)
@@ -92,8 +96,10 @@ class ZygoteClient:
             self._stop_locked()
             raise ZygoteError(f"the zygote did not start: {exc}") from None
 
-    def spawn(self, env: Dict[str, str], cwd: Optional[str], show_logs: bool, timeout: float = 60.0) -> int:
-        """Fork a flow process with this environment and working directory; returns its pid."""
+    def spawn(self, env: Dict[str, str], cwd: Optional[str], show_logs: bool, timeout: float = 60.0,
+              **order: Any) -> int:
+        """Fork a flow process with this environment and working directory (and the other
+        fields of `order`, see `protocol.py`); returns its pid."""
         with self._lock:
             self._start_locked()
             self._next_id += 1
@@ -102,7 +108,7 @@ class ZygoteClient:
             self._pending[request_id] = answer
             assert self._requests_fd is not None
             try:
-                send(self._requests_fd, {"id": request_id, "env": env, "cwd": cwd, "show_logs": show_logs})
+                send(self._requests_fd, {**order, "id": request_id, "env": env, "cwd": cwd, "show_logs": show_logs})
             except OSError as exc:
                 self._pending.pop(request_id, None)
                 raise ZygoteError(f"the zygote is gone: {exc}") from None
