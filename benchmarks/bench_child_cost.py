@@ -14,7 +14,9 @@ process's own events (fork, its setup, each request, each task, the runner's end
 atexit handlers done). Then, on the idle backend, the round trip of each kind of request a
 child sends (30 each, from this process): what the backend costs per request.
 
-Printed: the median (and p90) of each phase, the requests per child and per task by kind,
+Printed: the median (and p90) of each phase, wall clock and the flow process's CPU time
+(which a loaded machine inflates less), the CPU time per child of each process (flow
+process, agent, zygote, backend), the requests per child and per task by kind,
 and the two targets: fork -> Running <= 50 ms, Running -> Success <= 150 ms (a 3-task child
 on an idle machine). Figures only: nothing fails on a missed target.
 """
@@ -110,49 +112,62 @@ def _trace(trace_dir: Path, run_id: str) -> Optional[Dict[str, Any]]:
     return None
 
 
-def _phases(run: Dict[str, Any], trace: Dict[str, Any]) -> Dict[str, float]:
+def _phases(run: Dict[str, Any], trace: Dict[str, Any]) -> Dict[str, Any]:
+    """Each phase as (wall ms, process CPU ms); the flow process's CPU starts at 0 at the fork."""
     events = sorted(trace["events"], key=lambda e: e[1])
 
-    def first(name: str, end: bool = False) -> float:
-        found = [e for e in events if e[0] == name]
-        return found[0][2 if end else 1]
+    def first(name: str) -> list:
+        return [e for e in events if e[0] == name][0]
+
+    def wall_end(e: list) -> float:
+        return e[2]
 
     fork = first("fork")
-    execute_start = first("prefect execute flow-run")
-    runner_end = first("prefect execute flow-run", end=True)
-    loaded = first("load flow from storage", end=True)
+    execute = first("run flow")
+    loaded = first("load flow from storage")
+    environment = first("child _apply_environment")
     tasks = [e for e in events if e[0] == "task runner"]
     requests_ = [e for e in events if e[0].startswith("request ")]
     main_requests = [e for e in requests_ if e[3] == "MainThread"]
+    states = [e for e in main_requests if e[0] == "request set_flow_run_states"]
+    running, success = states[0], states[-1]
     in_tasks = [r for r in main_requests if any(t[1] <= r[1] <= t[2] for t in tasks)]
-    task_time = sum(t[2] - t[1] for t in tasks)
-    request_in_tasks = sum(r[2] - r[1] for r in in_tasks)
-    stdio = first("child _redirect_stdio", end=True)
-    environment = first("child _apply_environment", end=True)
+    atexit_done = first("atexit done")
     ms = 1000.0
+
+    def span(wall_a: float, wall_b: float, cpu_a: float, cpu_b: float) -> tuple:
+        return (wall_b - wall_a) * ms, (cpu_b - cpu_a) * ms
+
+    task_wall = sum(t[2] - t[1] for t in tasks)
+    task_cpu = sum(t[4] - t[5] for t in tasks)
+    request_wall = sum(r[2] - r[1] for r in in_tasks)
+    request_cpu = sum(r[4] - r[5] for r in in_tasks)
     return {
-        "created -> Submitted (agent pick-up)": (run["Submitted"] - run["Scheduled"]) * ms,
-        "Submitted -> fork (agent: deploy, zygote: fork)": (fork - run["Submitted"]) * ms,
-        "fork -> Running": (run["Running"] - fork) * ms,
-        "  fork -> environment applied (setsid, stdio, env)": (environment - fork) * ms,
-        "  environment -> Prefect config reloaded": (execute_start - environment) * ms,
-        "  config -> flow loaded (1 request + storage)": (loaded - execute_start) * ms,
-        "  flow loaded -> Running (runner start, 2 requests)": (run["Running"] - loaded) * ms,
-        "Running -> Success": (run["Success"] - run["Running"]) * ms,
-        "  Running -> first task (heartbeat: 2 requests)": (tasks[0][1] - run["Running"]) * ms,
-        "  tasks (4 task runs incl. the Parameter)": task_time * ms,
-        "    of which requests (3 per task run)": request_in_tasks * ms,
-        "    of which the task runner's own work": (task_time - request_in_tasks) * ms,
-        "  last task -> Success (cancellation-check join: 1 request; state)": (run["Success"] - tasks[-1][2]) * ms,
-        "Success -> runner returned (slot freed)": (runner_end - run["Success"]) * ms,
-        "runner returned -> atexit done (log flush: 1 request)": (first("atexit done") - runner_end) * ms,
-        "fork -> atexit done (whole flow process)": (first("atexit done") - fork) * ms,
-        "requests sent (all threads)": float(len(requests_)),
-        "request time, main thread (sum)": sum(r[2] - r[1] for r in main_requests) * ms,
-        "process CPU time": events[-1][4] * ms,
-        "garbage collections": float(sum(1 for e in events if e[0].startswith("gc "))),
-        "garbage collection time": sum(e[2] - e[1] for e in events if e[0].startswith("gc ")) * ms,
-        "stdio": (stdio - fork) * ms,
+        "created -> Submitted (agent pick-up)": ((run["Submitted"] - run["Scheduled"]) * ms, None),
+        "Submitted -> fork (agent: deploy, zygote: fork)": ((fork[1] - run["Submitted"]) * ms, None),
+        "fork -> Running": ((run["Running"] - fork[1]) * ms, running[4] * ms),
+        "  fork -> environment applied (setsid, stdio, env)": span(fork[1], wall_end(environment), 0, environment[4]),
+        "  environment -> Prefect config ready (run ids set, or reloaded)": span(
+            wall_end(environment), execute[1], environment[4], execute[5]),
+        "  config -> flow loaded from storage": span(execute[1], wall_end(loaded), execute[5], loaded[4]),
+        "  flow loaded -> Running (runner start, 2 requests)": (
+            (run["Running"] - wall_end(loaded)) * ms, (running[4] - loaded[4]) * ms),
+        "Running -> Success": ((run["Success"] - run["Running"]) * ms, (success[4] - running[4]) * ms),
+        "  Running -> first task (heartbeat: 2 requests)": span(wall_end(running), tasks[0][1], running[4], tasks[0][5]),
+        "  tasks (4 task runs incl. the Parameter)": (task_wall * ms, task_cpu * ms),
+        "    of which requests (3 per task run)": (request_wall * ms, request_cpu * ms),
+        "    of which the task runner's own work": ((task_wall - request_wall) * ms, (task_cpu - request_cpu) * ms),
+        "  last task -> Success (cancellation-check join: 1 request; state)": span(
+            tasks[-1][2], wall_end(success), tasks[-1][4], success[4]),
+        "Success -> runner returned (slot freed)": span(wall_end(success), wall_end(execute), success[4], execute[4]),
+        "runner returned -> atexit done (log flush: 1 request)": span(
+            wall_end(execute), atexit_done[1], execute[4], atexit_done[4]),
+        "fork -> atexit done (whole flow process)": span(fork[1], atexit_done[1], 0, atexit_done[4]),
+        "requests sent (all threads)": (float(len(requests_)), None),
+        "request time, main thread (sum)": (sum(r[2] - r[1] for r in main_requests) * ms,
+                                            sum(r[4] - r[5] for r in main_requests) * ms),
+        "garbage collections": (float(sum(1 for e in events if e[0].startswith("gc "))), None),
+        "garbage collection time": (sum(e[2] - e[1] for e in events if e[0].startswith("gc ")) * ms, None),
     }
 
 
@@ -217,11 +232,13 @@ def main() -> int:
         processes = {"agent": agent.pid, "zygote": _zygote_of(agent.pid), "backend": bench.server.process.pid}
         speed = _speed_check()
         cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
+        bench.server.stats.reset()
         runs = []
         for i in range(args.runs):
             time.sleep(0.3)  # the agent is idle when the run is created
             runs.append(_run_one(bench, flow_id, i))
         cpu = {name: (_cpu_seconds(pid) - cpu_before[name]) / args.runs * 1000 for name, pid in processes.items()}
+        served = bench.server.stats.snapshot()
         time.sleep(1.0)  # the last processes write their traces at exit
         traces = {r["id"]: _trace(trace_dir, r["id"]) for r in runs}
         done = [(r, traces[r["id"]]) for r in runs if traces[r["id"]] is not None]
@@ -234,14 +251,14 @@ def main() -> int:
     print(f"\nOne 3-task child through `tasks-flowrun agent` (defaults), {len(phases)} runs one at a time; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; speed check {speed:.0f} ms "
           f"(a fixed Python loop; lower is faster)\n")
-    print(f"{'phase':72s} {'median':>9s} {'p90':>9s}")
+    print(f"{'phase':72s} {'wall median':>12s} {'wall p90':>9s} {'CPU median':>11s}")
     for key in phases[0]:
-        if key == "stdio":
-            continue
-        values = [p[key] for p in phases]
-        unit = "" if key.startswith("requests") else " ms"
-        print(f"{key:72s} {statistics.median(values):7.1f}{unit:3s} {percentile(values, 90):7.1f}{unit}")
-    flow_cpu = statistics.median(p["process CPU time"] for p in phases)
+        values = [p[key][0] for p in phases]
+        cpus = [p[key][1] for p in phases if p[key][1] is not None]
+        unit = "" if key.startswith(("requests", "garbage collections")) else " ms"
+        cpu_text = f"{statistics.median(cpus):8.1f} ms" if cpus else ""
+        print(f"{key:72s} {statistics.median(values):9.1f}{unit:3s} {percentile(values, 90):7.1f}{unit:3s}{cpu_text:>11s}")
+    flow_cpu = statistics.median(p["fork -> atexit done (whole flow process)"][1] for p in phases)
     print("\nCPU time per child (user + system), by process:")
     for name, value in [("flow process", flow_cpu), *cpu.items()]:
         print(f"  {value:6.1f} ms  {name}")
@@ -254,12 +271,17 @@ def main() -> int:
     print(f"  {sum(kinds.values()) / len(done):5.1f}  in all (4 task runs: "
           f"{kinds.get('get_or_create_task_run_info', 0) / len(done) / 4:.0f} look-up + "
           f"{kinds.get('set_task_run_states', 0) / len(done) / 4:.0f} state changes per task run)")
+    print("\nGraphQL requests the backend served per child, by root field (flow process, agent, this "
+          "benchmark's reads; /watch requests not included):")
+    for field, count in sorted(served["fields"].items(), key=lambda kv: -kv[1]):
+        print(f"  {count / args.runs:5.1f}  {field}")
+    print(f"  {served['requests'] / args.runs:5.1f}  requests in all")
     print("\nRound trip per request on the idle backend (median of 30, from one client):")
     for name, value in trips.items():
         print(f"  {value:6.1f} ms  {name}")
-    fork_running = statistics.median(p["fork -> Running"] for p in phases)
-    running_success = statistics.median(p["Running -> Success"] for p in phases)
-    pickup = statistics.median(p["created -> Submitted (agent pick-up)"] for p in phases)
+    fork_running = statistics.median(p["fork -> Running"][0] for p in phases)
+    running_success = statistics.median(p["Running -> Success"][0] for p in phases)
+    pickup = statistics.median(p["created -> Submitted (agent pick-up)"][0] for p in phases)
     print(f"\ntargets: fork -> Running {fork_running:.0f} ms (<= 50: {'yes' if fork_running <= 50 else 'NO'}); "
           f"Running -> Success {running_success:.0f} ms (<= 150: {'yes' if running_success <= 150 else 'NO'}); "
           f"idle pick-up created -> Submitted {pickup:.0f} ms (<= 50: {'yes' if pickup <= 50 else 'NO'})")

@@ -6,7 +6,8 @@ few Prefect functions with timers (a measuring spy, like `common.RequestLog`; ne
 outside this benchmark) and, in each forked child, writes its events as JSON to
 `$TRACE_DIR/<pid>.json` when the process exits (its last atexit handler).
 
-Event: [name, wall start, wall end, thread name, process CPU seconds at the start].
+Event: [name, wall start, wall end, thread name, process CPU seconds at the end, at the start]
+(CPU of the whole process: its heartbeat and log threads included).
 """
 import atexit
 import functools
@@ -21,8 +22,9 @@ EVENTS: List[list] = []
 TRACE_DIR = os.environ.get("TRACE_DIR", "")
 
 
-def event(name: str, start: float, end: float) -> None:
-    EVENTS.append([name, start, end, threading.current_thread().name, time.process_time()])
+def event(name: str, start: float, end: float, cpu_start: float = -1.0) -> None:
+    cpu = time.process_time()
+    EVENTS.append([name, start, end, threading.current_thread().name, cpu, cpu if cpu_start < 0 else cpu_start])
 
 
 _gc_started: List[float] = []
@@ -57,11 +59,11 @@ def _timed(owner: Any, attribute: str, label: Callable[..., str]) -> None:
 
     @functools.wraps(original)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.time()
+        start, cpu_start = time.time(), time.process_time()
         try:
             return original(*args, **kwargs)
         finally:
-            event(label(*args, **kwargs), start, time.time())
+            event(label(*args, **kwargs), start, time.time(), cpu_start)
 
     setattr(owner, attribute, timed)
 
@@ -86,8 +88,9 @@ def install() -> None:
     _timed(Local, "get_flow", lambda *a, **k: "load flow from storage")
     _timed(CloudFlowRunner, "run", lambda *a, **k: "flow runner")
     _timed(CloudTaskRunner, "run", lambda *a, **k: "task runner")
-    _timed(execute.flow_run, "main", lambda *a, **k: "prefect execute flow-run")
-    for name in ("_redirect_stdio", "_apply_environment"):
+    _timed(execute.flow_run, "main", lambda *a, **k: "run flow")  # when the agent sent no flow
+    _timed(child, "_run_flow", lambda *a, **k: "run flow")
+    for name in ("_redirect_stdio", "_apply_environment", "_set_run_ids", "_install_prefect_config"):
         _timed(child, name, lambda *a, _n=name, **k: f"child {_n}")
     os.register_at_fork(after_in_child=_in_child)
 

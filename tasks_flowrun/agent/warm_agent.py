@@ -35,6 +35,8 @@ STATE_CHECK_PERIOD = 1.0  # seconds between looks at the states of this agent's 
 CANCEL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a cancelled run's group
 ZOMBIE_SWEEP_PERIOD = 5.0  # seconds between looks for exited orphans adopted by the agent
 ZYGOTE_RETRY_PERIOD = 5.0  # seconds between attempts to start a zygote that failed to start
+RELOOK_DELAY = 0.25  # seconds before looking again when other agents took some of the runs offered
+SAFETY_POLL = 10.0  # seconds between the loop's own looks for due runs (see `_loop_intervals`)
 
 
 def _start_time(flow_run: GraphQLResult) -> "pendulum.DateTime":
@@ -71,6 +73,13 @@ class WarmAgent(LocalAgent):
         - stop_runs_on_exit (bool): kill the running flow processes when the agent stops
             (default: leave them running, as LocalAgent does)
     """
+
+    # Prefect's loop looks for due runs again 0.25 s after it found some, then backs off to
+    # 10 s; it has no public setting for that (a private class attribute of `Agent`, shadowed
+    # here). This agent is woken when it matters (`AGENT_WAKE_EVENT`: a run became due, per
+    # the backend's queue feed or the poll of `pickup.py`; a slot freed; a run due later is
+    # due now), so its own looks are only a safety net: every 10 s.
+    _loop_intervals = {index: SAFETY_POLL for index in range(7)}
 
     def __init__(self, name: Optional[str] = None, labels: Optional[Iterable[str]] = None,
                  env_vars: Optional[dict] = None, import_paths: Optional[List[str]] = None,
@@ -229,6 +238,9 @@ class WarmAgent(LocalAgent):
             (due if _start_time(flow_run) <= now.add(seconds=0.05) else later).append(flow_run)
         if later:
             self.pickup.wake_in(min((_start_time(r) - now).total_seconds() for r in later))
+        if len(due) < free and len(due) + len(later) < len(candidates):
+            # some were taken by other agents meanwhile: others may be left, look again soon
+            self.pickup.wake_in(RELOOK_DELAY)
         return due[:free]
 
     def _learn_parents(self, flow_run_ids: List[str]) -> None:
