@@ -31,18 +31,18 @@ class DuePickup:
 
     Args:
         - client (prefect.Client): a client of its own (used from this object's thread)
-        - wake (callable): wakes the agent's loop
-        - may_start (callable): whether the agent has a free slot (a due run announced while
-            it has none is picked up when one frees: the agent wakes its loop then anyway)
+        - wake (callable): wakes the agent's loop (polls, planned wake-ups)
+        - on_due (callable): the backend announced that a run became due (the agent wakes
+            its loop if it has a free slot, else when one frees)
         - poll_interval (float): seconds between wake-ups when the backend cannot push
         - logger (logging.Logger): the agent's logger
     """
 
-    def __init__(self, client: "prefect.Client", wake: Callable[[], None], may_start: Callable[[], bool],
+    def __init__(self, client: "prefect.Client", wake: Callable[[], None], on_due: Callable[[], None],
                  poll_interval: float, logger: logging.Logger) -> None:
         self.client = client
         self.wake = wake
-        self.may_start = may_start
+        self.on_due = on_due
         self.poll_interval = poll_interval
         self.logger = logger
         self.pushing = False  # the last held request was answered as the queue feed
@@ -113,8 +113,8 @@ class DuePickup:
             self.supported = self.pushing = True
             self.answers += 1
             self.token = answer["token"]
-            if self.token != sent and self.may_start():
-                self.wake()
+            if self.token != sent:
+                self.on_due()
 
     def _hold(self) -> Dict[str, Any]:
         body = {"queue": True, "token": self.token, "timeout": HOLD}

@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 import pendulum
 from prefect import Client, config
@@ -104,7 +104,7 @@ class WarmAgent(LocalAgent):
                                    on_finished=self._on_finished)
         self.channel: Optional[SlotChannel] = None
         self.voucher = Voucher(self.backend, self.runs.runs, self.logger)
-        self.pickup = DuePickup(Client(api_server=config.cloud.api), self._wake, self.may_start,
+        self.pickup = DuePickup(Client(api_server=config.cloud.api), self._wake, self._announced_due,
                                 poll_interval, self.logger)
         self._exits = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flow-process-exits")
         self._lost: set = set()
@@ -114,6 +114,11 @@ class WarmAgent(LocalAgent):
         self._last_sweep = 0.0
         self._parents: Dict[str, Tuple[Optional[str], str]] = {}  # due run -> (parent id, start time)
         self.subreaper = False
+        # Whether due runs are left that a freed slot should start: the last look left some,
+        # or the backend announced one while no slot was free (counted, see `_get_ready_flow_runs`).
+        self._due_left = False
+        self._announced = 0
+        self._look_mark = 0
         self._zygote_env: Optional[Dict[str, str]] = None
 
     # Agent hooks ----------------------------------------------------------------------
@@ -215,6 +220,25 @@ class WarmAgent(LocalAgent):
         starting = len(self.submitting_flow_runs.copy() - mine)
         return self.rule.free(runs, starting)
 
+    def _announced_due(self) -> None:
+        if self.may_start():
+            self._wake()
+        else:
+            self._announced += 1
+            self._due_left = True
+
+    def _slot_freed(self) -> None:
+        """A slot is free: look for due runs now if some are known to wait (others are
+        announced by the backend's queue feed, or found by the next poll)."""
+        if self._due_left:
+            self._wake()
+
+    def _get_ready_flow_runs(self, prefetch_seconds: int = 10) -> Set[str]:
+        # Prefect's private look-up of due runs, called as is: the mark tells announcements
+        # made before it (which it sees) from those made during the look (which it may not).
+        self._look_mark = self._announced
+        return super()._get_ready_flow_runs(prefetch_seconds)
+
     def _get_flow_run_metadata(self, flow_run_ids: Iterable[str]) -> List[GraphQLResult]:
         # Prefect 1's Agent has no public hook for how many runs to take: this method picks
         # the runs the loop deploys (and marks Submitted), so the limit applies here. Runs
@@ -223,6 +247,7 @@ class WarmAgent(LocalAgent):
         busy = {r.flow_run_id for r in runs} | self.submitting_flow_runs.copy()
         free = self._free_slots()
         candidates = [i for i in flow_run_ids if i not in busy]
+        self._due_left = len(candidates) > max(free, 0) or self._announced != self._look_mark
         if free <= 0 or not candidates:
             return []
         if len(candidates) > free:  # a choice to make: depth first (see admission.py)
@@ -267,7 +292,7 @@ class WarmAgent(LocalAgent):
         self.logger.debug("Flow run %s %s (%d counted against the limit, %d waiting)", run.flow_run_id,
                           "waits on other flow runs" if blocked else "works again", counted, waiting)
         if blocked:
-            self._wake()  # a working slot is free
+            self._slot_freed()  # a working slot is free
 
     def _run_of_process(self, pid: int) -> Optional[RunningRun]:
         run = self.runs.get(pid)
@@ -286,7 +311,7 @@ class WarmAgent(LocalAgent):
 
     def _on_finished(self, pid: int) -> None:
         if self.runs.mark_finished(pid):
-            self._wake()  # its slot is free; the process only flushes its logs and exits
+            self._slot_freed()  # the process only flushes its logs and exits
 
     def _on_process_exit(self, pid: int, status: int, clean: bool) -> None:
         run = self.runs.finished(pid, status, clean)
@@ -344,7 +369,8 @@ class WarmAgent(LocalAgent):
 
     def _after_exit(self, run: RunningRun, status: Optional[int], clean: bool) -> None:
         """A flow process ended: finish its cancellation, or report it if it died mid-run."""
-        self._wake()  # a slot is free: look for due runs now
+        if not run.finished:
+            self._slot_freed()
         try:
             if run.cancel_started is not None:
                 signal_group(run.pid, signal.SIGKILL)  # anything its flow started

@@ -24,7 +24,7 @@ def test_an_idle_agent_is_woken_the_moment_a_run_is_created(server, client, proj
     if not _has_queue_feed(server.url):
         pytest.skip("needs the backend's queue feed on POST /watch (the tasks branch's half of pushed pick-up)")
     wakes: List[float] = []
-    pickup = DuePickup(Client(api_server=server.url), lambda: wakes.append(time.monotonic()), lambda: True,
+    pickup = DuePickup(Client(api_server=server.url), lambda: None, lambda: wakes.append(time.monotonic()),
                        poll_interval=1000, logger=logging.getLogger("test"))
     pickup.start()
     try:
@@ -63,7 +63,7 @@ def backend_without_watch() -> Iterator[str]:
 def test_without_a_queue_feed_the_agent_polls(backend_without_watch):
     wakes: List[float] = []
     pickup = DuePickup(Client(api_server=backend_without_watch), lambda: wakes.append(time.monotonic()),
-                       lambda: True, poll_interval=0.05, logger=logging.getLogger("test"))
+                       lambda: None, poll_interval=0.05, logger=logging.getLogger("test"))
     pickup.start()
     try:
         wait_until(lambda: pickup.supported is False, timeout=30, what="the backend to be found without a feed")
@@ -75,23 +75,28 @@ def test_without_a_queue_feed_the_agent_polls(backend_without_watch):
         pickup.stop()
 
 
-def test_a_due_run_announced_while_no_slot_is_free_does_not_wake_the_agent(server, client, project, backend_env):
-    """The agent wakes itself when a slot frees; an announcement meanwhile would only cost a
-    queue query."""
-    if not _has_queue_feed(server.url):
-        pytest.skip("needs the backend's queue feed on POST /watch (the tasks branch's half of pushed pick-up)")
-    wakes: List[float] = []
-    pickup = DuePickup(Client(api_server=server.url), lambda: wakes.append(time.monotonic()), lambda: False,
-                       poll_interval=1000, logger=logging.getLogger("test"))
-    pickup.start()
-    try:
-        wait_until(lambda: pickup.answers >= 1, timeout=30, what="the first queue answer")
-        answers = pickup.answers
-        client.create_flow_run(flow_id=_register_idle_flow(client, project))
-        wait_until(lambda: pickup.answers > answers, timeout=10, what="the queue answer for the create")
-        assert wakes == []
-    finally:
-        pickup.stop()
+def test_an_announcement_while_no_slot_is_free_waits_for_the_next_free_slot(backend_env):
+    """A due run announced while the agent is full costs no look for due runs; the next
+    freed slot looks for it (other freed slots do not, when nothing is known to wait)."""
+    from prefect.agent.agent import AGENT_WAKE_EVENT
+
+    from tasks_flowrun.agent.warm_agent import WarmAgent
+
+    agent = WarmAgent(labels=["nobody"], no_cloud_logs=True)
+    full = [True]
+    agent.may_start = lambda: not full[0]  # type: ignore[method-assign]
+    AGENT_WAKE_EVENT.clear()
+    agent._slot_freed()
+    assert not AGENT_WAKE_EVENT.is_set(), "a freed slot looked although nothing was known to wait"
+    agent._announced_due()
+    assert not AGENT_WAKE_EVENT.is_set(), "an announcement woke a full agent"
+    agent._slot_freed()
+    assert AGENT_WAKE_EVENT.is_set(), "the freed slot did not look for the announced run"
+    AGENT_WAKE_EVENT.clear()
+    full[0] = False
+    agent._announced_due()
+    assert AGENT_WAKE_EVENT.is_set(), "an announcement did not wake an agent with a free slot"
+    AGENT_WAKE_EVENT.clear()
 
 
 def _register_idle_flow(client: Client, project: str) -> str:
