@@ -11,6 +11,7 @@ from prefect.utilities.configuration import set_temporary_config
 from prefect.utilities.storage import extract_flow_from_file
 
 from tests.agent.conftest import FLOWS, prefect_config
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -63,3 +64,18 @@ def test_a_flow_that_cannot_be_loaded_fails_its_run_with_the_reason(own_agent, t
     logs = agent.gql.data("query($id: uuid!) { log(where: {flow_run_id: {_eq: $id}}) { message } }",
                           {"id": run_id})["log"]
     assert any("Failed to load and execute flow run" in log["message"] for log in logs), logs
+
+
+def test_a_flow_process_runs_every_exit_handler_and_uploads_its_logs(own_agent, tmp_path):
+    """The process ends right after its last exit handler (skipping the interpreter's
+    teardown): the user's handlers ran, Prefect's logs reached the backend."""
+    agent = own_agent(limit=2)
+    run_id = agent.start(agent.register("exit_handler.py"), workdir=str(tmp_path))
+    assert agent.final(run_id)["state"] == "Success"
+    marker = tmp_path / f"{run_id}.atexit"
+    wait_until(lambda: marker.exists(), timeout=10, what="the flow's exit handler")
+    assert marker.read_text() == "ran"
+    query = "query($id: uuid!) { log(where: {flow_run_id: {_eq: $id}}) { message } }"
+    messages = [log["message"] for log in agent.gql.data(query, {"id": run_id})["log"]]
+    assert "exit handler registered" in messages
+    assert any("Flow run SUCCESS" in m for m in messages), messages
