@@ -8,7 +8,7 @@ with no flags but `--preload flow_process_trace` (`flow_process_trace.py`: timer
 forked flow process, written to a file per process at its exit; they cost microseconds).
 After a warm-up run, N children (default 20) of the 3-task child flow (`flows/child.py`,
 with its Parameter that is 4 task runs) run one at a time, each created while the agent is
-idle (0.3 s after the previous run ended). Per run, on one clock (the machine's): the
+idle (1 s after the previous run ended). Per run, on one clock (the machine's): the
 backend's state timestamps (created = Scheduled, Submitted, Running, Success) and the flow
 process's own events (fork, its setup, each request, each task, the runner's end, its
 atexit handlers done). Then, on the idle backend, the round trip of each kind of request a
@@ -93,6 +93,7 @@ def _run_one(bench: Bench, flow_id: str, x: int) -> Dict[str, Any]:
     from tasks_flowrun.client import ChangeStream
 
     run_id = bench.client.create_flow_run(flow_id=flow_id, parameters={"x": x})
+    time.sleep(0.25)  # no request of this benchmark's meanwhile: the backend serves the agent alone
     stream = ChangeStream(bench.client)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -235,7 +236,7 @@ def main() -> int:
         bench.server.stats.reset()
         runs = []
         for i in range(args.runs):
-            time.sleep(0.3)  # the agent is idle when the run is created
+            time.sleep(1.0)  # the agent is idle when the run is created
             runs.append(_run_one(bench, flow_id, i))
         cpu = {name: (_cpu_seconds(pid) - cpu_before[name]) / args.runs * 1000 for name, pid in processes.items()}
         served = bench.server.stats.snapshot()

@@ -87,6 +87,14 @@ class DuePickup:
                 self.wake()
 
     def _watch(self) -> None:
+        # A longer HTTP timeout than the hold, for this thread's context only (entered once:
+        # entering a context with a config merges the whole configuration, milliseconds of CPU).
+        config = copy.deepcopy(prefect.context.config)
+        config.cloud.request_timeout = HOLD + HOLD_GRACE
+        with prefect.context(config=config):
+            self._watch_loop()
+
+    def _watch_loop(self) -> None:
         failures = 0
         while not self._stop.is_set() and self.supported is not False:
             sent = self.token
@@ -118,10 +126,7 @@ class DuePickup:
 
     def _hold(self) -> Dict[str, Any]:
         body = {"queue": True, "token": self.token, "timeout": HOLD}
-        config = copy.deepcopy(prefect.context.config)  # a longer HTTP timeout, for this thread only
-        config.cloud.request_timeout = HOLD + HOLD_GRACE
-        with prefect.context(config=config):
-            answer = self.client.post(WATCH_PATH, params=body)
+        answer = self.client.post(WATCH_PATH, params=body)
         return answer if isinstance(answer, dict) else {}
 
     def _give_up(self, why: str) -> None:
