@@ -49,8 +49,11 @@ def _redirect_stdio(show_logs: bool) -> None:
 def _apply_environment(env: Dict[str, str], cwd: Optional[str]) -> None:
     """The run's environment, working directory and import path, as a fresh interpreter
     started with them would have them."""
-    os.environ.clear()
-    os.environ.update(env)
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():  # most of it is the zygote's already: set only what differs
+        if os.environ.get(key) != value:
+            os.environ[key] = value
     if cwd:
         os.chdir(cwd)
     entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
