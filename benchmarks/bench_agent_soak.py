@@ -53,6 +53,14 @@ def _zygotes(agent_pid: int) -> List[int]:
     return found
 
 
+def _failed(bench: Bench, flow_id: str) -> List[str]:
+    """Why each run that did not succeed ended as it did (its state message)."""
+    query = ('query { flow_run(where: {flow_id: {_eq: "%s"}, state: {_neq: "Success"}}) '
+             '{ id state state_message times_resurrected } }' % flow_id)
+    return [f"{r.id} {r.state} (rescheduled {r.times_resurrected}x): {r.state_message}"
+            for r in bench.client.graphql(query).data.flow_run]
+
+
 def _states(bench: Bench, flow_id: str) -> Dict[str, int]:
     query = 'query { flow_run(where: {flow_id: {_eq: "%s"}}) { state times_resurrected } }' % flow_id
     rows = bench.client.graphql(query).data.flow_run
@@ -113,6 +121,7 @@ def main() -> int:
         zombies = _zombies([agent.pid, *zygotes])
         left = _flow_processes(agent.pid)
         states = _states(bench, flow_id)
+        failed = _failed(bench, flow_id)
     finally:
         stop.set()
         agent.terminate()
@@ -122,6 +131,8 @@ def main() -> int:
         f"{kills} flow processes killed, zygote killed: {zygote_killed}")
     say(f"most flow processes at once {most_processes[0]}; peak RSS agent+processes {memory.peak[0] / 2**20:.0f} MiB, "
         f"PSS {memory.peak[1] / 2**20:.0f} MiB")
+    for line in failed:
+        say(f"not Success: {line}")
     say(f"afterwards: {zombies} zombie processes of the agent and its zygote {zygotes}; {len(left)} flow processes left")
     return 0 if zombies == 0 and states.get("Success", 0) == args.runs else 1
 
