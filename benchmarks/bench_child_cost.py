@@ -1,7 +1,7 @@
 """The cost of one child through `tasks-flowrun agent`: where the time of a 3-task child run
 goes, from its creation to its process's exit, and how many API requests it sends.
 
-Usage: python benchmarks/bench_child_cost.py [--runs N] [--keep]
+Usage: python benchmarks/bench_child_cost.py [--runs N] [--keep] [--preload MODULE]
 
 One embedded backend (`tasks-flowrun server`, a fresh SQLite file) and `tasks-flowrun agent`
 with no flags but `--preload flow_process_trace` (`flow_process_trace.py`: timers in every
@@ -41,13 +41,14 @@ from common import Bench, percentile, say  # noqa: E402
 FINISHED = {"Success", "Failed", "Cancelled", "TimedOut"}
 
 
-def _start_agent(bench: Bench, trace_dir: Path) -> subprocess.Popen:
+def _start_agent(bench: Bench, trace_dir: Path, preload: List[str]) -> subprocess.Popen:
     env = bench.subprocess_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     env["TRACE_DIR"] = str(trace_dir)
     log = open(bench.home / "agent.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "tasks_flowrun.cli", "agent", "--name", "bench-cost",
-                             "--preload", "flow_process_trace"] + os.environ.get("EXTRA_PRELOAD", "").split(), env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "--preload", "flow_process_trace", *[a for m in preload for a in ("--preload", m)]],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _stamps(bench: Bench, run_id: str) -> Dict[str, float]:
@@ -222,11 +223,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (database, logs, traces)")
+    parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
+                        help="one more module for the agent's zygote (e.g. a profiler of your own, importable "
+                             "from PYTHONPATH); repeatable")
     args = parser.parse_args()
     bench = Bench().start()
     trace_dir = bench.home / "traces"
     trace_dir.mkdir()
-    agent = _start_agent(bench, trace_dir)
+    agent = _start_agent(bench, trace_dir, args.preload)
     try:
         flow_id = bench.register("child.py")
         _run_one(bench, flow_id, -1)  # warm-up
