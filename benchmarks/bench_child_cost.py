@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -36,7 +36,7 @@ import pendulum
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import Bench, percentile, say  # noqa: E402
+from common import Bench, percentile  # noqa: E402
 
 FINISHED = {"Success", "Failed", "Cancelled", "TimedOut"}
 

@@ -94,7 +94,7 @@ class Backend:
         """
         if self.reports_dead_runs is False:
             return DeadReport(recovered=False, supported=False)
-        payload = {"flow_run_id": flow_run_id, "reason": reason}
+        payload: Dict[str, object] = {"flow_run_id": flow_run_id, "reason": reason}
         fenced = deploy_version is not None and self.fences_dead_reports is not False
         if fenced:
             payload["flow_run_version"] = deploy_version

@@ -125,7 +125,7 @@ class DuePickup:
                 self.on_due()
 
     def _hold(self) -> Dict[str, Any]:
-        body = {"queue": True, "token": self.token, "timeout": HOLD}
+        body: Dict[str, Any] = {"queue": True, "token": self.token, "timeout": HOLD}
         answer = self.client.post(WATCH_PATH, params=body)
         return answer if isinstance(answer, dict) else {}
 

@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import pendulum
 from prefect import Client, config
@@ -182,7 +182,7 @@ class WarmAgent(LocalAgent):
         placeholder = GraphQLResult({"id": "", "flow": {"id": ""}})
         return without_run_ids(self._environment(placeholder, LocalRun()))
 
-    def _spawn(self, env: Dict[str, str], working_dir: Optional[str], **order: object) -> int:
+    def _spawn(self, env: Dict[str, str], working_dir: Optional[str], **order: Any) -> int:
         try:
             return self.zygote.spawn(env, working_dir, self.show_flow_logs, **order)
         except ZygoteError as exc:  # it died meanwhile: once more, with a new one
@@ -258,9 +258,10 @@ class WarmAgent(LocalAgent):
         # deploy thread, which would hold a slot meanwhile: only runs due now are taken (the
         # backend's queue feed, or the next poll, announces the others when they are due).
         now = pendulum.now("UTC")
-        due, later = [], []
+        due: List[GraphQLResult] = []
+        later: List[GraphQLResult] = []
         for flow_run in super()._get_flow_run_metadata(candidates):
-            (due if _start_time(flow_run) <= now.add(seconds=0.05) else later).append(flow_run)
+            (due if _start_time(flow_run) <= now.add(microseconds=50_000) else later).append(flow_run)
         if later:
             self.pickup.wake_in(min((_start_time(r) - now).total_seconds() for r in later))
         if len(due) < free and len(due) + len(later) < len(candidates):
