@@ -37,22 +37,33 @@ def default_limit() -> int:
 
 
 def default_max_blocked(limit: int) -> int:
-    """A quarter of the machine's memory in blocked flow processes of 64 MiB each, at least
-    4 x `limit`, at most 1024."""
+    """A quarter of the machine's memory (or of its container's limit) in blocked flow
+    processes of 64 MiB each, at least 4 x `limit`, at most 1024."""
     total = _memory_total()
     by_memory = total // MEMORY_SHARE // BLOCKED_PROCESS_BYTES if total else 0
     return int(max(4 * limit, min(MAX_BLOCKED_CAP, by_memory)))
 
 
 def _memory_total() -> int:
+    """The machine's memory, or the container's limit when it has a lower one (cgroup v2,
+    then v1); 0 when unknown."""
+    total = 0
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:
                 if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
+                    total = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as handle:
+                limit = handle.read().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and (not total or int(limit) < total):
+            total = int(limit)
+    return total
 
 
 class SlotRule:

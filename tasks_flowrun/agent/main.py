@@ -14,8 +14,8 @@ slots:
   limit and at any nesting depth; it counts again as soon as it works again (the
   count may then pass the limit for a while; new runs wait until it drops).
   Blocked runs are bounded on their own by --max-blocked (default: a quarter of
-  the machine's memory at 64 MiB per waiting flow process, at least 4 x --limit,
-  at most 1024); runs that block beyond it count against --limit. When more runs
+  the machine's memory, or of its container's limit, at 64 MiB per waiting flow
+  process, at least 4 x --limit, at most 1024); runs that block beyond it count against --limit. When more runs
   are due than may start, children of this agent's waiting runs go first, the
   deepest first, then the earliest due: a tree of runs is worked through depth
   first, so about --limit x its depth runs wait at once, whatever its width.
