@@ -61,9 +61,13 @@ def test_a_flow_that_cannot_be_loaded_fails_its_run_with_the_reason(own_agent, t
     run_id = agent.start(flow_id, x=1)
     run = agent.final(run_id)
     assert run["state"] == "Failed" and "Failed to load and execute flow run" in run["state_message"], run
-    logs = agent.gql.data("query($id: uuid!) { log(where: {flow_run_id: {_eq: $id}}) { message } }",
-                          {"id": run_id})["log"]
-    assert any("Failed to load and execute flow run" in log["message"] for log in logs), logs
+    query = "query($id: uuid!) { log(where: {flow_run_id: {_eq: $id}}) { message } }"
+
+    def logged() -> bool:  # written just after the Failed state, as `prefect execute flow-run` does
+        logs = agent.gql.data(query, {"id": run_id})["log"]
+        return any("Failed to load and execute flow run" in log["message"] for log in logs)
+
+    wait_until(logged, timeout=10, what="the reason in the run's logs")
 
 
 def test_a_flow_process_runs_every_exit_handler_and_uploads_its_logs(own_agent, tmp_path):
