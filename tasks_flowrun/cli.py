@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run a Prefect 1 agent in the foreground against the configured backend (any Prefect 1 "
             "backend). Like `prefect agent local start`, but each flow run is a process forked from a "
-            "warm one that already imported Prefect, at most --limit at once; a cancelled run's "
-            "process group is stopped, and a flow process that dies is reported at once."
+            "warm one that already imported Prefect, at most --limit working at once (runs waiting on "
+            "their children apart); a cancelled run's process group is stopped, and a flow process that "
+            "dies is reported at once."
         ),
     )
     add_agent_arguments(agent)

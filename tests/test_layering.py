@@ -53,6 +53,24 @@ def test_client_does_not_import_tasks():
         assert not bad, f"{path} imports {bad}: client/ sits below tasks/"
 
 
+def test_the_slots_module_stands_alone():
+    # `tasks_flowrun/slots.py` is shared by the tasks (which say when a run waits) and the
+    # agent (which counts it): it imports neither of them, nor Prefect, nor the backend.
+    names = _imports(PACKAGE / "slots.py")
+    bad = sorted(n for n in names if n.startswith(("tasks_flowrun", "prefect")))
+    assert not bad, f"slots.py imports {bad}: it must stay importable from tasks/ and agent/ alike"
+    for zone in ("tasks", "agent"):
+        users = [p for p, found in _zone_imports(zone).items() if "tasks_flowrun.slots" in found]
+        assert users, f"{zone}/ no longer uses tasks_flowrun.slots"
+
+
+def test_the_agent_imports_neither_the_tasks_nor_the_backend():
+    for path, names in _zone_imports("agent").items():
+        bad = sorted(n for n in names if n.startswith(("tasks_flowrun.server", "tasks_flowrun.tasks",
+                                                        "tasks_flowrun.client")))
+        assert not bad, f"{path} imports {bad}: the agent works against any Prefect 1 backend, with any tasks"
+
+
 def test_backend_layers_point_one_way():
     # app -> graphql -> api -> storage; storage knows nothing above it, api nothing of graphql.
     forbidden = {

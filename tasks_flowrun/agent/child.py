@@ -1,10 +1,13 @@
-"""A forked flow process: become the flow run's own process, then run it like
+"""A forked flow process: become the flow run's own process, then run it as
 `prefect execute flow-run` does."""
-import contextlib
 import logging
 import os
 import sys
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
+
+from .environment import RUN_ID_VARIABLES
+
+CONTEXT_PREFIX = "PREFECT__CONTEXT__"  # Prefect's loader puts these in the config's `context` section
 
 
 def run_order(request: Dict[str, Any], marker_fd: int) -> int:
@@ -16,8 +19,12 @@ def run_order(request: Dict[str, Any], marker_fd: int) -> int:
     os.setsid()  # its own session and process group: the agent stops the whole group
     _redirect_stdio(show_logs=bool(request.get("show_logs")))
     _apply_environment(request["env"], request.get("cwd"))
-    with _prefect_config_from_environment():
-        code = _execute()
+    if request.get("inherit_config"):
+        _set_run_ids(request["env"])
+    else:
+        _install_prefect_config()
+    flow = request.get("flow")
+    code = _run_flow(flow["name"], flow["storage"]) if flow else _execute()
     if code == 0:
         try:
             os.write(marker_fd, b"1")
@@ -42,33 +49,89 @@ def _redirect_stdio(show_logs: bool) -> None:
 def _apply_environment(env: Dict[str, str], cwd: Optional[str]) -> None:
     """The run's environment, working directory and import path, as a fresh interpreter
     started with them would have them."""
-    os.environ.clear()
-    os.environ.update(env)
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():  # most of it is the zygote's already: set only what differs
+        if os.environ.get(key) != value:
+            os.environ[key] = value
     if cwd:
         os.chdir(cwd)
     entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:0] = [p for p in dict.fromkeys(entries) if p not in sys.path]
 
 
-@contextlib.contextmanager
-def _prefect_config_from_environment() -> Iterator[None]:
-    """Prefect's configuration loaded again from the run's environment, installed in place.
+def _install_prefect_config() -> None:
+    """Prefect's configuration loaded again from the run's environment, installed in place,
+    as a fresh interpreter would have it.
 
-    `load_default_config` is Prefect's own loader (defaults, user config, PREFECT__* env);
-    `set_temporary_config` is its public way to install values in the live `prefect.config`
-    object (modules that imported `config` keep seeing the same object) and in the context;
-    the context also gets the config's `context` section (flow run id, flow id), as
-    `prefect.context` does when Prefect is imported.
+    `load_default_config` is Prefect's own loader (defaults, user config, PREFECT__* env).
+    The values go into the live `prefect.config` object (modules that imported `config`, and
+    the context of every thread started later, see it); the main thread's context gets the
+    config's `context` section (flow run id, flow id) and its own copy of the config, as
+    `prefect.context` has when Prefect is imported. The process runs one flow run and ends,
+    so nothing needs restoring (`set_temporary_config` would copy and merge the whole
+    configuration twice more for that).
     """
     import prefect
     from prefect.configuration import load_default_config
-    from prefect.utilities.configuration import set_temporary_config
 
     fresh = load_default_config()
-    with set_temporary_config(dict(fresh)), prefect.context(fresh.get("context", {})):
-        # the "prefect" logger took its level from the zygote's config when it was imported
-        logging.getLogger("prefect").setLevel(prefect.config.logging.level)
-        yield
+    prefect.config.clear()
+    prefect.config.update(fresh)
+    prefect.context.update(fresh.get("context", {}))
+    prefect.context.update(config=prefect.config.copy())
+    # the "prefect" logger took its level from the zygote's config when it was imported
+    logging.getLogger("prefect").setLevel(prefect.config.logging.level)
+
+
+def _set_run_ids(env: Dict[str, str]) -> None:
+    """The zygote's configuration was loaded from this very environment but for the run's
+    ids (the agent said so): only those are set, as Prefect's loader sets PREFECT__CONTEXT__*
+    values (in the config's `context` section, converted with its own functions) and as
+    `prefect.context` takes them when Prefect is imported."""
+    import prefect
+    from prefect.configuration import Config, interpolate_env_vars, string_to_type
+
+    ids = {key[len(CONTEXT_PREFIX):].lower(): string_to_type(interpolate_env_vars(env[key]))  # type: ignore[arg-type]
+           for key in RUN_ID_VARIABLES if key in env}
+    for config in (prefect.config, prefect.context.config):
+        if not isinstance(config.get("context"), Config):
+            config["context"] = Config()
+        config["context"].update(ids)
+    prefect.context.update(ids)
+
+
+def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> int:
+    """What `prefect execute flow-run` does, with the flow's name and storage the agent read
+    when it took the run (the command would ask the backend for them again): load the flow
+    from its storage, with the storage's secrets, and run it with the default flow runner
+    (the cloud runner, from the environment); on a failure to load or run, mark the run
+    Failed with the reason and log it, as the command does."""
+    import prefect
+    from prefect.engine import get_default_flow_runner_class
+    from prefect.engine.state import Failed
+    from prefect.serialization.storage import StorageSchema
+    from prefect.tasks.secrets import PrefectSecret
+
+    flow_run_id = prefect.context.get("flow_run_id")
+    with prefect.context(running_with_backend=True):
+        try:
+            storage = StorageSchema().load(serialized_storage)
+            secrets = dict(prefect.context.get("secrets", {}))
+            secrets.update({name: PrefectSecret(name=name).run() for name in storage.secrets})
+            with prefect.context(secrets=secrets, loading_flow=True):
+                flow = storage.get_flow(flow_name)
+            with prefect.context(secrets=secrets):
+                get_default_flow_runner_class()(flow=flow).run()
+        except Exception as exc:
+            message = f"Failed to load and execute flow run: {exc!r}"
+            client = prefect.Client()
+            client.set_flow_run_state(flow_run_id=flow_run_id, state=Failed(message=message))
+            client.write_run_logs([{"flow_run_id": flow_run_id, "name": "execute flow-run", "message": message,
+                                    "level": "ERROR"}])
+            print(message, file=sys.stderr, flush=True)
+            return 1
+    return 0
 
 
 def _execute() -> int:

@@ -6,9 +6,30 @@ from typing import Dict, List, Optional
 
 DEFAULT_POLL_INTERVAL = 0.5
 
+SLOTS_RULE = """\
+slots:
+  --limit counts the flow runs that work. A run waiting on other flow runs (inside
+  wait_for_flow_run, create_flow_run(wait=True) or get_task_run_result of
+  tasks_flowrun) is blocked and not counted, so its children can start under any
+  limit and at any nesting depth; it counts again as soon as it works again (the
+  count may then pass the limit for a while; new runs wait until it drops).
+  Blocked runs are bounded on their own by --max-blocked (default: a quarter of
+  the machine's memory, or of its container's limit, at 64 MiB per waiting flow
+  process, at least 4 x --limit, at most 1024); runs that block beyond it count against --limit. When more runs
+  are due than may start, children of this agent's waiting runs go first, the
+  deepest first, then the earliest due: a tree of runs is worked through depth
+  first, so about --limit x its depth runs wait at once, whatever its width.
+  Only more than --max-blocked runs waiting at once on one agent, with every
+  working slot held by yet more waiting runs, could stall it. Parents using
+  other tasks (Prefect's own) hold their slot while they wait.
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The agent's options (LocalAgent's, plus the warm agent's own)."""
+    """The agent's options (LocalAgent's, plus the warm agent's own), and the slot rule as
+    the help's epilog."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = SLOTS_RULE
     parser.add_argument("--name", "-n", default=None,
                         help="agent name (default: $PREFECT__CLOUD__AGENT__NAME, else 'agent')")
     parser.add_argument("--label", "-l", action="append", default=[], metavar="LABEL",
@@ -23,10 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cloud-logs", action="store_true",
                         help="do not send the agent's and the flow runs' logs to the backend")
     parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                        help="flow runs at once; more stay Scheduled for other agents "
+                        help="flow runs working at once (runs waiting on other flow runs apart, see "
+                             "'slots' below); more due runs stay Scheduled for other agents "
                              "(default: the CPU count, at least 2)")
+    parser.add_argument("--max-blocked", type=_non_negative_int, default=None, metavar="N",
+                        help="flow runs waiting on other flow runs that do not count against --limit; 0 "
+                             "counts them all, as other agents do (default: from the machine's memory, see "
+                             "'slots' below)")
     parser.add_argument("--poll-interval", type=_positive_float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
-                        help="longest wait between two looks for due flow runs (default: %(default)s)")
+                        help="longest wait between two looks for due flow runs when the backend cannot "
+                             "push them (the embedded backend does) (default: %(default)s)")
     parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
                         help="module imported once by the warm process that flow processes are forked "
                              "from (repeatable)")
@@ -42,6 +69,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
     return value
 
 
@@ -106,7 +140,8 @@ def run(args: argparse.Namespace, level: str = "INFO") -> int:
     agent = WarmAgent(name=args.name, labels=args.label, env_vars=env,
                       import_paths=[os.path.abspath(p) for p in args.import_path],
                       show_flow_logs=args.show_flow_logs, hostname_label=not args.no_hostname_label,
-                      limit=args.limit, poll_interval=args.poll_interval, preload=args.preload,
+                      limit=args.limit, max_blocked=args.max_blocked, poll_interval=args.poll_interval,
+                      preload=args.preload,
                       stop_runs_on_exit=args.stop_runs_on_exit, no_cloud_logs=args.no_cloud_logs or None)
     # Prefect's agent loop stops cleanly on SIGINT only; SIGTERM takes the same way out.
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))

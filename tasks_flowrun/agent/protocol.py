@@ -1,8 +1,11 @@
 """The messages between the agent and its zygote: one JSON object per line, over two pipes.
 
-Agent -> zygote: `{"id": n, "env": {...}, "cwd": str|null, "show_logs": bool}` asks for a
-flow process. Zygote -> agent: `{"ready": pid}` once warm; `{"id": n, "pid": pid}` (or
-`{"id": n, "error": text}`) per request; `{"exited": pid, "status": s, "clean": bool}` when
+Agent -> zygote: `{"id": n, "env": {...}, "cwd": str|null, "show_logs": bool, "flow":
+{"name": str, "storage": {...}}, "inherit_config": bool}` asks for a flow process (`flow`:
+what to load and run; `inherit_config`: the zygote's environment is the run's but for its
+ids, so the child keeps the zygote's Prefect configuration and only sets them). Zygote -> agent: `{"ready": pid}` once warm; `{"id": n, "pid": pid}` (or
+`{"id": n, "error": text}`) per request; `{"finished": pid}` when its flow runner returned
+(the process is exiting); `{"exited": pid, "status": s, "clean": bool}` when
 a flow process ends (`status` like `Popen.returncode`: the exit code, or -signal; `clean`
 when the process finished its flow run normally, see `child.py`).
 """

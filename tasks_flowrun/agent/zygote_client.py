@@ -4,11 +4,12 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .protocol import LineReader, send
 
 ExitCallback = Callable[[int, int, bool], None]  # pid, status (returncode style), clean
+FinishedCallback = Callable[[int], None]  # pid whose flow runner returned (the process is exiting)
 LostCallback = Callable[[List[int]], None]  # pids whose exits can no longer be reported
 
 
@@ -24,16 +25,24 @@ class ZygoteClient:
         - on_exit (callable): called with (pid, status, clean) when a flow process ends, from
             the reader thread
         - on_lost (callable): called with the pids of still-running flow processes when the
-            zygote itself dies (nobody reaps them any more)
+            zygote itself dies (nobody reaps them any more; called with `[]` when it had
+            none), from the reader thread, unless the zygote was stopped with `stop()`
+        - on_finished (callable, optional): called with the pid of a flow process whose
+            flow runner returned, before the process exits
         - start_timeout (float): seconds to wait for the zygote to be warm
+        - env (dict, optional): the zygote's environment (default: the agent's)
     """
 
     def __init__(self, preload: List[str], on_exit: ExitCallback, on_lost: LostCallback,
-                 start_timeout: float = 120.0) -> None:
+                 on_finished: Optional[FinishedCallback] = None, start_timeout: float = 120.0,
+                 env: Optional[Dict[str, str]] = None) -> None:
         self.preload = list(preload)
+        self.env = env
         self.on_exit = on_exit
         self.on_lost = on_lost
+        self.on_finished = on_finished
         self.start_timeout = start_timeout
+        self.starts = 0  # zygotes started so far
         self._lock = threading.Lock()
         self._process: Optional[subprocess.Popen] = None
         self._requests_fd: Optional[int] = None
@@ -41,10 +50,19 @@ class ZygoteClient:
         self._children: set = set()
         self._next_id = 0
         self._ready: Optional[Future] = None
+        self._stopped: set = set()  # zygotes stopped on purpose (their end is no loss)
 
     @property
     def pid(self) -> Optional[int]:
         return self._process.pid if self._process is not None else None
+
+    def pids(self) -> List[int]:
+        """The zygote processes this client started and has not reaped yet."""
+        with self._lock:
+            found = {p.pid for p in self._stopped if p.returncode is None}
+            if self._process is not None:
+                found.add(self._process.pid)
+            return sorted(found)
 
     def start(self) -> None:
         """Start the zygote (if it is not running) and wait until it is warm."""
@@ -61,11 +79,13 @@ class ZygoteClient:
         for module in self.preload:
             command += ["--preload", module]
         try:
-            process = subprocess.Popen(command, pass_fds=(requests_r, events_w), stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(command, pass_fds=(requests_r, events_w), stdin=subprocess.DEVNULL,
+                                       env=self.env)
         finally:
             os.close(requests_r)
             os.close(events_w)
         self._process, self._requests_fd = process, requests_w
+        self.starts += 1
         ready: Future = Future()
         self._ready = ready
         threading.Thread(target=self._read_events, args=(process, events_r, ready),
@@ -76,8 +96,10 @@ class ZygoteClient:
             self._stop_locked()
             raise ZygoteError(f"the zygote did not start: {exc}") from None
 
-    def spawn(self, env: Dict[str, str], cwd: Optional[str], show_logs: bool, timeout: float = 60.0) -> int:
-        """Fork a flow process with this environment and working directory; returns its pid."""
+    def spawn(self, env: Dict[str, str], cwd: Optional[str], show_logs: bool, timeout: float = 60.0,
+              **order: Any) -> int:
+        """Fork a flow process with this environment and working directory (and the other
+        fields of `order`, see `protocol.py`); returns its pid."""
         with self._lock:
             self._start_locked()
             self._next_id += 1
@@ -86,7 +108,7 @@ class ZygoteClient:
             self._pending[request_id] = answer
             assert self._requests_fd is not None
             try:
-                send(self._requests_fd, {"id": request_id, "env": env, "cwd": cwd, "show_logs": show_logs})
+                send(self._requests_fd, {**order, "id": request_id, "env": env, "cwd": cwd, "show_logs": show_logs})
             except OSError as exc:
                 self._pending.pop(request_id, None)
                 raise ZygoteError(f"the zygote is gone: {exc}") from None
@@ -99,6 +121,8 @@ class ZygoteClient:
             self._stop_locked(timeout)
 
     def _stop_locked(self, timeout: float = 10.0) -> None:
+        if self._process is not None:
+            self._stopped.add(self._process)
         if self._requests_fd is not None:
             os.close(self._requests_fd)
             self._requests_fd = None
@@ -129,6 +153,9 @@ class ZygoteClient:
             ready.set_result(event["ready"])
         elif "failed" in event:
             ready.set_exception(ZygoteError(event["failed"]))
+        elif "finished" in event:
+            if self.on_finished is not None:
+                self.on_finished(event["finished"])
         elif "exited" in event:
             self._children.discard(event["exited"])
             self.on_exit(event["exited"], event["status"], event["clean"])
@@ -154,5 +181,7 @@ class ZygoteClient:
                     self._requests_fd = None
             process.poll()
             orphans, self._children = sorted(self._children), set()
-        if orphans:
+            deliberate = process in self._stopped
+            self._stopped.discard(process)
+        if not deliberate:
             self.on_lost(orphans)

@@ -27,6 +27,7 @@ from ..client import (
     restart_reason,
     user_cancelled,
 )
+from ..slots import blocked_on_children
 from .child_restarts import rerun_advice
 from .backoff import DEFAULT_MINIMUM
 from .keys import CANCEL_WITH_PARENT, default_idempotency_key, default_run_name, parent_context
@@ -309,9 +310,10 @@ class CreateFlowRun(Task):
         self.logger.info(message + (f" {url}" if url else ""))
         if not wait:
             return flow_run_id
-        views = wait_for_runs(
-            [flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger  # type: ignore[arg-type]
-        )
+        with blocked_on_children():  # under `tasks-flowrun agent`, waiting frees this run's slot
+            views = wait_for_runs(
+                [flow_run_id], bool(stream_states), bool(stream_logs), limit, backoff, self.logger  # type: ignore[arg-type]
+            )
         if raise_final_state:
             raise final_signal([views[0].name], [views[0].state], flow_run_id, mirror=bool(mirror_final_state),
                                cancelled_by_users=user_cancelled_ids(views))

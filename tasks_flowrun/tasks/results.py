@@ -1,8 +1,9 @@
 """`GetTaskRunResult`: load the result of a task run of another flow run (e.g. a child's)."""
+import contextlib
 import copy
 import datetime
 import time
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import prefect
 from prefect import Task
@@ -18,6 +19,7 @@ from ..client import (
     poll_task_run,
     task_slugs,
 )
+from ..slots import blocked_on_children
 from .errors import WaitTimeoutError
 from .times import to_seconds
 from .validate import check_uuid
@@ -170,9 +172,14 @@ class GetTaskRunResult(Task):
             raise ValueError(
                 f"`flow_run_id` {run_id!r} is the flow run this task belongs to; it cannot wait for its own task runs."
             )
-        return self._wait_and_load(run_id, slug, map_index, interval, limit)  # type: ignore[arg-type]
+        with contextlib.ExitStack() as stack:  # under `tasks-flowrun agent`, waiting frees this run's slot
+            block = lambda: stack.enter_context(blocked_on_children())  # noqa: E731  # at the first wait
+            return self._wait_and_load(run_id, slug, map_index, interval, limit, block)  # type: ignore[arg-type]
 
-    def _wait_and_load(self, flow_run_id: str, slug: str, map_index: int, interval: float, limit: Optional[float]) -> Any:
+    def _wait_and_load(
+        self, flow_run_id: str, slug: str, map_index: int, interval: float, limit: Optional[float],
+        block: Optional[Callable[[], Any]] = None,
+    ) -> Any:
         client = prefect.Client()
         what = f"{describe(slug, map_index)} of flow run {flow_run_id!r}"
         deadline = None if limit is None else time.monotonic() + limit
@@ -208,6 +215,9 @@ class GetTaskRunResult(Task):
                 where = type(task_state).__name__ if task_state is not None else "not created yet"
                 raise WaitTimeoutError(f"Task run {what} did not finish within `max_duration` ({limit} s): it is {where}.")
             self.logger.debug(f"Waiting for task run {what} to finish...")
+            if block is not None:
+                block()
+                block = None
             time.sleep(interval if remaining is None else min(interval, remaining))
 
     def _load_mapped(self, client: "prefect.Client", flow_run_id: str, slug: str) -> List[Any]:

@@ -9,6 +9,7 @@ from prefect.backend import FlowRunView
 from prefect.utilities.tasks import defaults_from_attrs
 
 from ..client import RERUNS, RESTARTED, RETRY, ChangeStream, read_flow_runs, views_from_rows
+from ..slots import blocked_on_children
 from .child_restarts import restart_children
 from .backoff import DEFAULT_MAXIMUM, DEFAULT_MINIMUM, PollBackoff
 from .outcome import final_signal, user_cancelled_ids
@@ -233,9 +234,10 @@ class WaitForFlowRun(Task):
         limit, backoff = check_wait_options(max_duration, poll_interval, max_poll_interval)  # type: ignore[arg-type]
         if not ids:
             return []
-        views = wait_for_runs(
-            ids, bool(stream_states), bool(stream_logs), limit, backoff, self.logger, bool(restart_failed)
-        )
+        with blocked_on_children():  # under `tasks-flowrun agent`, waiting frees this run's slot
+            views = wait_for_runs(
+                ids, bool(stream_states), bool(stream_logs), limit, backoff, self.logger, bool(restart_failed)
+            )
         result: Union[FlowRunView, List[FlowRunView]] = views[0] if single else views
         if raise_final_state:
             raise final_signal(
