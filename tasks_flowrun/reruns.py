@@ -11,7 +11,7 @@ the upstream tasks of what reruns, so successful work whose value is not needed 
 never repeated.
 """
 from collections import defaultdict
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 # States whose value a downstream task reads back from the result location.
 _VALUE_STATES = ("Success", "Cached")
@@ -30,6 +30,7 @@ def task_runs_to_rerun(
     task_runs: Iterable[Mapping[str, Any]],
     edges: Iterable[Tuple[str, str]],
     must_rerun: Callable[[Mapping[str, Any]], bool],
+    runs_anyway: Optional[Callable[[Mapping[str, Any]], bool]] = None,
 ) -> Set[str]:
     """
     The ids of the task runs to put back to Pending.
@@ -40,10 +41,13 @@ def task_runs_to_rerun(
         - edges (Iterable[Tuple[str, str]]): (upstream task id, downstream task id) pairs
             of the flow
         - must_rerun (Callable): which task runs rerun in any case
+        - runs_anyway (Callable, optional): task runs that are not put back but will run on
+            the rerun (e.g. still Pending): their upstream values are needed too
 
     Returns:
-        - Set[str]: those, plus every successful upstream task run (transitively) whose
-            result was not persisted
+        - Set[str]: those that must rerun, plus every successful upstream task run
+            (transitively) of them or of the ones that run anyway, whose result was not
+            persisted
     """
     rows = list(task_runs)
     by_task: Dict[str, List[Mapping[str, Any]]] = defaultdict(list)
@@ -53,7 +57,8 @@ def task_runs_to_rerun(
     for up, down in edges:
         upstream[down].add(up)
     chosen = {row["id"] for row in rows if must_rerun(row)}
-    todo = {row["task_id"] for row in rows if row["id"] in chosen}
+    todo = {row["task_id"] for row in rows
+            if row["id"] in chosen or (runs_anyway is not None and runs_anyway(row))}
     done: Set[str] = set()
     while todo:
         task_id = todo.pop()

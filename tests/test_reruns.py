@@ -30,6 +30,13 @@ def test_mapped_children_of_a_lost_upstream_all_rerun():
     assert task_runs_to_rerun(rows, [("M", "R")], _failed) == {"m0", "r"}
 
 
+def test_task_runs_that_run_anyway_get_their_lost_upstream_values_back():
+    rows = [_run("a", "A", "Success"), _run("b", "B", "Pending"), _run("c", "C", "Success", '"1"')]
+    edges = [("A", "B"), ("C", "B")]
+    assert task_runs_to_rerun(rows, edges, _failed) == set()
+    assert task_runs_to_rerun(rows, edges, _failed, runs_anyway=lambda r: r["state"] == "Pending") == {"a"}
+
+
 def test_what_counts_as_lost():
     assert result_is_lost(_run("a", "A", "Success"))
     assert not result_is_lost(_run("a", "A", "Success", '"x"'))

@@ -6,8 +6,10 @@ process's cancellation checks, and the backend would judge a live run dead after
 heartbeat timeout and start it again beside itself. The agent knows better: its flow
 processes are its zygote's children (reaped the moment they exit), or watched by pid after
 a zygote loss. Every `period` seconds it tells the backend, in one request
-(`report_live_flow_runs`), which of its runs have a process that lives and can make
-progress (not a zombie, not stopped by SIGSTOP); the backend counts that as a heartbeat and
+(`report_live_flow_runs`), which of its runs have a process that lives (not a zombie).
+A process stopped by SIGSTOP (a debugger, an operator, a suspended container) lives too:
+when it is continued it finishes the task it was in, so judging it dead would run that task
+a second time elsewhere; it keeps its run for as long as it exists. The backend counts that as a heartbeat and
 a sign of life of the flow process, for the agent's own deployment of each run only. A
 process that exits is reported dead at once instead (see `warm_agent.py`).
 
@@ -22,7 +24,7 @@ from typing import Callable, Dict, List, Optional
 import prefect
 
 from .backend import Backend
-from .reaping import runs_on
+from .reaping import exists
 from .runs import RunningRun
 
 VOUCH_PERIOD = 2.0  # seconds between two batched reports: well under any heartbeat timeout
@@ -64,9 +66,9 @@ class Voucher:
                 self.logger.warning("Could not vouch for the live flow runs", exc_info=True)
 
     def vouch(self) -> Optional[List[str]]:
-        """One round: report the runs whose processes run on; returns what the backend
-        counted as live (None on the fallback)."""
-        runs = [r for r in self.live_runs() if not r.finished and runs_on(r.pid)]
+        """One round: report the runs whose processes exist (stopped ones included); returns
+        what the backend counted as live (None on the fallback)."""
+        runs = [r for r in self.live_runs() if not r.finished and exists(r.pid)]
         fenced = [(r.flow_run_id, r.deploy_version) for r in runs if r.deploy_version is not None]
         live = self.backend.report_live(fenced) if fenced else []  # type: ignore[arg-type]
         if fenced:

@@ -35,6 +35,12 @@ def _must_rerun(task_run: Mapping[str, Any]) -> bool:
     return cls is not None and issubclass(cls, _RERUN_TASK_STATES)
 
 
+def _unfinished(task_run: Mapping[str, Any]) -> bool:
+    """A task run that has not run yet (Pending...): it runs on the restart as well."""
+    cls = _state_class(task_run.get("state"))
+    return cls is not None and not issubclass(cls, states.Finished)
+
+
 def needs_restart(state_name: Optional[str]) -> bool:
     """
     Whether a flow run in this state ended without success and can be restarted (Failed,
@@ -68,7 +74,7 @@ def restart_flow_run(client: "prefect.Client", flow_run_id: str, reason: str) ->
         return False
     run = rows[0]
     edges = [(e["upstream_task_id"], e["downstream_task_id"]) for e in (run.get("flow") or {}).get("edges") or []]
-    rerun = task_runs_to_rerun(run.get("task_runs") or [], edges, _must_rerun)
+    rerun = task_runs_to_rerun(run.get("task_runs") or [], edges, _must_rerun, runs_anyway=_unfinished)
     pending = states.Pending(reason).serialize()
     task_states: List[Dict[str, Any]] = [{"task_run_id": task_run_id, "state": pending} for task_run_id in sorted(rerun)]
     if task_states:

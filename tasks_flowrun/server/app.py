@@ -33,7 +33,7 @@ from .batch import BatchRefused, cost_refusal, decode_batch
 from .graphql.budget import Budget
 from .graphql.context import RequestContext
 from .graphql.cost import CostLimits
-from .graphql.executor import GraphQLService, root_fields
+from .graphql.executor import GraphQLService, only_unavailable, root_fields
 from .graphql.schema import build
 from .api.liveness import RunnerPolls
 from .api.recovery import RecoveryPolicy
@@ -51,6 +51,7 @@ from .watch import watch_endpoint
 from .web import same_origin_page, web_routes
 
 logger = logging.getLogger("tasks_flowrun.server")
+UNAVAILABLE_RETRY_AFTER = 2  # seconds a client waits before sending again a request the database could not serve
 DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running request is still there
 
 
@@ -216,6 +217,8 @@ def create_app(settings: ServerSettings) -> Starlette:
             return _json({"errors": errors}, status=400)
         result = _result(document, body, headers, budget)
         seen.result(result)
+        if only_unavailable(result):  # nothing was done: Prefect's client sends it again after a pause
+            return _json(result, status=503, headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
         return _json(result)
 
     def _execute_batch(bodies: List[Dict[str, Any]], headers: Dict[str, str], budget: Budget, seen: Observed
@@ -231,12 +234,14 @@ def create_app(settings: ServerSettings) -> Starlette:
                    for body, (document, errors) in zip(bodies, prepared)]
         for result in results:
             seen.result(result)
+        if all(only_unavailable(result) for result in results):
+            return _json(results, status=503, headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
         return _json(results)
 
     async def _run(request: Request, work: Callable[[Budget], Response], writes: bool) -> Response:
         """Do `work` in a worker thread (a writer's if it `writes`); if the client goes away
         meanwhile, stop it."""
-        budget = Budget(settings.request_timeout)
+        budget = Budget(settings.request_timeout, availability.last_stall)
         if writes:
             task = asyncio.get_running_loop().run_in_executor(writers, work, budget)
         else:

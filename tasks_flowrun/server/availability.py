@@ -91,6 +91,7 @@ class Availability:
         self._in_grace = False
         self.last_gap = why_started  # why the last gap happened
         self.generation = 0  # counts gaps: a sweep that saw it change meanwhile is void
+        self._stall_ended: Optional[float] = None  # monotonic time the last stall or clock jump was seen
         with self._lock:
             self._gap_ended(self._since, why_started, level=logging.INFO, force=True)
 
@@ -134,11 +135,20 @@ class Availability:
                     why = (f"the wall clock jumped {direction} by {abs(wall_step - step):.0f} s, so the times of "
                            "the runs' last signs of life are not comparable with now")
             if why is not None:  # (after a jump back, the earlier gap's end stays the later one)
+                self._stall_ended = mono
                 self._gap_ended(max(wall, self._since), why, force=True)
             elif self._in_grace and not self._down and wall >= self._since + self.retry_allowance + self.grace:
                 self._in_grace = False
                 logger.info("Recovery grace period over: flow runs silent for %g s are judged dead again.",
                             self.grace)
+
+    def last_stall(self) -> Optional[float]:
+        """When (monotonic seconds) the process last resumed after not running (stopped,
+        suspended, starved) or after a clock jump, looking at the clocks now; None if never.
+        A request's time budget does not count such a stall (see graphql/budget.py)."""
+        self.observe()
+        with self._lock:
+            return self._stall_ended
 
     def gap(self, why: str, ended_at: Optional[float] = None) -> None:
         """A gap that ended at `ended_at` (epoch seconds; default now), e.g. this process

@@ -148,7 +148,7 @@ def test_a_stopped_or_exited_process_does_not_run_on():
         assert runs_on(process.pid) and exists(process.pid)
         os.kill(process.pid, signal.SIGSTOP)
         wait_until(lambda: not runs_on(process.pid), timeout=10, what="the stopped state")
-        assert exists(process.pid)  # stopped, not gone: not vouched for, not reported dead
+        assert exists(process.pid)  # stopped, not gone: still vouched for, not reported dead
         os.kill(process.pid, signal.SIGCONT)
         wait_until(lambda: runs_on(process.pid), timeout=10)
         process.kill()
@@ -266,7 +266,7 @@ class _RecordingBackend:
         self.beats.append(run_id)
 
 
-def test_the_voucher_reports_live_processes_in_one_request_and_falls_back_to_heartbeats():
+def test_the_voucher_reports_live_and_stopped_processes_in_one_request_and_falls_back_to_heartbeats():
     from tasks_flowrun.agent.vouching import Voucher
 
     sleeper = subprocess.Popen(["sleep", "30"])
@@ -280,13 +280,14 @@ def test_the_voucher_reports_live_processes_in_one_request_and_falls_back_to_hea
                 RunningRun("done", sleeper.pid, 0.0, deploy_version=1, finished=True)]
         backend = _RecordingBackend(vouches=True)
         voucher = Voucher(backend, lambda: runs, logging.getLogger("t"))  # type: ignore[arg-type]
-        assert voucher.vouch() == ["live"]
-        assert backend.reported == [[("live", 4)]] and backend.beats == ["retry"]
+        # a stopped process finishes its task when continued: it keeps its run
+        assert voucher.vouch() == ["live", "stopped"]
+        assert backend.reported == [[("live", 4), ("stopped", 2)]] and backend.beats == ["retry"]
         fallback = _RecordingBackend(vouches=False)
         voucher = Voucher(fallback, lambda: runs, logging.getLogger("t"))  # type: ignore[arg-type]
         voucher.vouch()
         voucher.vouch()  # within cloud.heartbeat_interval: no second heartbeat
-        assert sorted(fallback.beats) == ["live", "retry"]
+        assert sorted(fallback.beats) == ["live", "retry", "stopped"]
     finally:
         for process in (sleeper, stopped):
             process.kill()

@@ -242,6 +242,27 @@ def test_a_rerun_task_needing_a_value_that_was_never_persisted_reruns_its_upstre
     assert api.task_states(kept) == {"a-1": "Success", "b-1": "Retrying"}  # persisted: read back
 
 
+def test_a_task_that_never_started_gets_its_unpersisted_upstream_value_recomputed(backend):
+    """The process died after a-1 succeeded (value not persisted) and before b-1 started:
+    b-1 is still Pending, runs on the rerun, and needs a-1's value, so a-1 reruns too."""
+    _api, server = backend
+    api = Backend(server.url, edges=[("a-1", "b-1")])
+    sweep = _sweeper(server)
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    api.set(run_id, Running("process started"))
+    a, b = sorted(api.run(run_id)["task_runs"], key=lambda t: t["task"]["slug"])
+    api.set_task(a["id"], Running("working"))
+    success = Success("done").serialize()
+    success["_result"] = {"type": "PrefectResult", "location": None, "__version__": "1.4.1"}
+    _post(api.url, "mutation($input: set_task_run_states_input!) "
+                   "{ set_task_run_states(input: $input) { states { status } } }",
+          {"input": {"states": [{"task_run_id": a["id"], "state": success}]}})
+    later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
+    assert sweep.run_once(now=later)["rescheduled"] == [run_id]
+    assert api.task_states(run_id) == {"a-1": "Pending", "b-1": "Pending"}
+
+
 def test_the_sweep_interval_follows_the_timeout():
     assert sweep_interval(10) == 2
     assert sweep_interval(120) == 24

@@ -49,7 +49,7 @@ from .liveness import RunnerPolls
 from .locking import bump_task_runs
 from .logs import write_run_logs
 from .records import update
-from .states import record_state, set_flow_run_state
+from .states import is_finished, record_state, set_flow_run_state
 
 WATCHED_STATES = ("Submitted", "Running", "Cancelling")
 WAITING_TASK_STATES = ("Paused", "Retrying", "Scheduled", "Resume")
@@ -214,7 +214,10 @@ def _reschedule(conn: Connection, run: Dict[str, Any], task_runs: List[Dict[str,
     attempt = run["times_resurrected"] + 1
     edges = [(e["upstream_task_id"], e["downstream_task_id"])
              for e in fetch_rows(conn, "edge", ("upstream_task_id", "downstream_task_id"), flow_id=run["flow_id"])]
-    rerun = task_runs_to_rerun(task_runs, edges, lambda t: t["state"] == "Running")
+    # Running task runs go back; the ones that never started (Pending...) run on the rerun
+    # too: the upstream values of both are read back, or recomputed when never persisted
+    rerun = task_runs_to_rerun(task_runs, edges, lambda t: t["state"] == "Running",
+                               runs_anyway=lambda t: not is_finished(t["state"]))
     for task_run in task_runs:
         if task_run["id"] not in rerun:
             continue

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
 from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode
 
+from ..storage.database import database_unavailable
 from .cost import CostLimits, TooCostly, check_cost
 from .unsupported import refusal as unsupported_refusal
 
@@ -50,9 +51,17 @@ def root_fields(document: DocumentNode) -> List[str]:
     return names
 
 
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+
+
 def _format(error: GraphQLError) -> Dict[str, Any]:
     original = error.original_error
-    if original is not None and not isinstance(original, GraphQLError):
+    if original is not None and database_unavailable(original):
+        logger.warning("The database could not be used while resolving %s: %s", error.path, original)
+        message = ("The database is unavailable right now (unreachable, restarting or busy); nothing of this "
+                   "request was kept: send it again.")
+        code = DATABASE_UNAVAILABLE
+    elif original is not None and not isinstance(original, GraphQLError):
         logger.error("Unexpected error while resolving %s", error.path, exc_info=original)
         message = (f"Internal error in {'.'.join(map(str, error.path or [])) or 'the request'}; "
                    "the backend's log has the details.")
@@ -66,6 +75,16 @@ def _format(error: GraphQLError) -> Dict[str, Any]:
     if error.locations:
         formatted["locations"] = [{"line": l.line, "column": l.column} for l in error.locations]
     return formatted
+
+
+def only_unavailable(result: Dict[str, Any]) -> bool:
+    """Whether a result failed as a whole because the database was unavailable: every error
+    says so and nothing was answered, so sending the request again is safe and may work."""
+    errors = result.get("errors") or []
+    if not errors or any((e.get("extensions") or {}).get("code") != DATABASE_UNAVAILABLE for e in errors):
+        return False
+    data = result.get("data")
+    return not data or all(value is None for value in data.values())
 
 
 class GraphQLService:

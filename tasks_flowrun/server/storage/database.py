@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from ..changes import STATE, ChangeFeed
@@ -25,6 +26,27 @@ from .presence import Peer
 _CHANGES = "tasks_flowrun.changes"  # the flow runs a write transaction changed
 _AFTER_COMMIT = "tasks_flowrun.after_commit"  # what to do once it has committed
 logger = logging.getLogger("tasks_flowrun.server")
+
+
+_SQLITE_UNAVAILABLE = ("locked", "busy", "disk i/o", "unable to open", "readonly")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be used right now (unreachable, shutting
+    down, out of connections, busy), so the same request may succeed if sent again; not a
+    statement refused on its merits (nor one the request's own budget interrupted)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return False
+    orig = getattr(exc, "orig", None) or exc
+    if type(orig).__module__.startswith("sqlite3"):
+        return any(marker in str(orig).lower() for marker in _SQLITE_UNAVAILABLE)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:  # no answer from the server at all: the connection failed
+        return True
+    # connection exceptions, the server shutting down or not accepting connections, too many connections
+    return sqlstate.startswith(("08", "57P")) or sqlstate == "53300"
 
 
 def note_change(conn: Connection, flow_run_id: str, kind: str = STATE, due: Optional[str] = None) -> None:

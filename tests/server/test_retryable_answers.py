@@ -1,0 +1,127 @@
+"""Requests the backend could not serve through no fault of their own are answered so that
+Prefect's client sends them again, instead of failing the flow run that sent them:
+
+- a request in flight while the server process was suspended (SIGSTOP) longer than the
+  request time budget keeps its whole budget after the suspension (the budget counts work,
+  not time the process did not run);
+- a request that found the database unavailable (PostgreSQL stopped) gets HTTP 503 with
+  `Retry-After` and the code DATABASE_UNAVAILABLE, which Prefect's client retries; once the
+  database is back, the same request succeeds.
+"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from tasks_flowrun.server.graphql.budget import Budget
+from tests.helpers import stop_process, wait_until
+from tests.postgres_cluster import Cluster, free_port
+
+
+PROJECT = "mutation($input: create_project_input!) { create_project(input: $input) { id } }"
+
+
+def test_a_budget_restarts_after_the_process_resumes_from_a_stall():
+    stall = {"at": None}
+    budget = Budget(0.2, lambda: stall["at"])
+    time.sleep(0.3)
+    assert budget.stopped() and "time budget" in (budget.reason or "")  # no stall: spent
+
+    budget = Budget(0.2, lambda: stall["at"])
+    time.sleep(0.3)
+    stall["at"] = time.monotonic()  # the process just resumed after not running
+    assert not budget.stopped()  # a whole budget again, from the resumption
+    time.sleep(0.3)
+    assert budget.stopped()  # and no more than that
+
+
+def test_a_stall_before_the_request_started_gives_it_nothing_more():
+    before = time.monotonic() - 5
+    budget = Budget(0.2, lambda: before)
+    time.sleep(0.3)
+    assert budget.stopped()
+
+
+@pytest.mark.sqlite_only
+def test_requests_in_flight_across_a_suspension_longer_than_their_budget_succeed(tmp_path):
+    """Writes wait for the SQLite write lock (held by the test) or, behind them, for a writer
+    thread, when the server process is stopped for longer than the 10 s request budget;
+    continued and unblocked, every one completes."""
+    database = tmp_path / "stall.db"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "tasks_flowrun.cli", "server", "--port", str(port),
+                               "--database", str(database)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: requests.get(url + "/health", timeout=1).ok, timeout=30, what="the server")
+        blocker = sqlite3.connect(str(database), timeout=30)
+        blocker.execute("BEGIN IMMEDIATE")  # the server's writes wait for this lock
+        answers = {}
+
+        def create(name: str) -> None:
+            answers[name] = requests.post(url, json={"query": PROJECT, "variables": json.dumps(
+                {"input": {"name": name}})}, timeout=60)
+
+        names = [f"made-across-a-stall-{i}" for i in range(4)]  # more than the writer threads
+        threads = [threading.Thread(target=create, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)  # all in flight: two waiting for the lock, the others for a writer
+        os.kill(server.pid, signal.SIGSTOP)
+        time.sleep(12)  # longer than the 10 s request budget
+        blocker.rollback()
+        blocker.close()
+        os.kill(server.pid, signal.SIGCONT)
+        for thread in threads:
+            thread.join(timeout=60)
+        for name in names:
+            response = answers[name]
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert "errors" not in body, body
+            assert body["data"]["create_project"]["id"]
+    finally:
+        try:
+            os.kill(server.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        stop_process(server)
+
+
+@pytest.fixture
+def cluster(postgres_admin_url):  # (skips on the SQLite run)
+    own = Cluster().start()
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+def test_a_request_that_finds_the_database_down_gets_a_503_and_succeeds_once_it_is_back(cluster):
+    from tasks_flowrun.server.embedded import EmbeddedServer
+    from tasks_flowrun.server.settings import ServerSettings
+
+    settings = ServerSettings(port=0, database=cluster.create_database("down"))
+    with EmbeddedServer(settings=settings) as server:
+        body = {"query": PROJECT, "variables": json.dumps({"input": {"name": "made-after-an-outage"}})}
+        cluster.halt()
+        try:
+            refused = requests.post(server.url, json=body, timeout=30)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers.get("Retry-After")
+            errors = refused.json()["errors"]
+            assert [e["extensions"]["code"] for e in errors] == ["DATABASE_UNAVAILABLE"], errors
+            assert "send it again" in errors[0]["message"]
+        finally:
+            cluster.resume()
+        # what Prefect's client does on a 503: send the same request again after a pause
+        answered = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
+            requests.post(server.url, json=body, timeout=30)), timeout=60, interval=1.0, what="the database back")
+        assert answered.json()["data"]["create_project"]["id"]
