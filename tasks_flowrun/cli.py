@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__
 from .agent.main import add_arguments as add_agent_arguments
-from .config import log_level, non_negative_int, origin, port, positive_seconds, url_host
+from .config import log_level, non_negative_int, origin, port, positive_seconds, sqlite_synchronous, url_host
 # plain Python: no need of the server extra
 from .server.settings import DEFAULT_HOST, DEFAULT_PORT, database_target, is_database_url
 
@@ -158,6 +158,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-version-locking", action="store_const", const=False, default=None, dest="version_locking",
         help="accept Running and Submitted states sent with a stale version, as Prefect Server does (default: "
              "refused, per flow unless turned off with disable_flow_version_lock)",
+    )
+    parser.add_argument(
+        "--sqlite-synchronous", type=_argument(sqlite_synchronous), default=None, metavar="MODE",
+        help="SQLite only: 'normal' keeps every commit across any crash of this process (an OS crash or "
+             "power cut may lose the last ones); 'full' syncs each commit to disk first, about 1 ms more per "
+             "write (default: normal)",
     )
     parser.add_argument("--log-level", type=_argument(log_level), default=None, metavar="LEVEL",
                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: Prefect's logging.level, else INFO)")

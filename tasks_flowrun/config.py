@@ -219,6 +219,14 @@ def log_level(text: str) -> str:
     return level
 
 
+def sqlite_synchronous(text: str) -> str:
+    """`--sqlite-synchronous`: normal or full."""
+    mode = text.strip().lower()
+    if mode not in ("normal", "full"):
+        raise ValueError(f"expected normal or full, got {text!r}")
+    return mode
+
+
 def origin(text: str) -> str:
     """A browser origin, `scheme://host[:port]`, as browsers send it (lowercase, no path)."""
     if text.strip() == "*":

@@ -153,7 +153,8 @@ def recovery_policy(settings: ServerSettings) -> RecoveryPolicy:
 
 def create_app(settings: ServerSettings) -> Starlette:
     """The embedded backend as an ASGI app, with its database opened (and created) at `settings.database`."""
-    db = open_database(settings.database, statement_timeout=settings.request_timeout)
+    db = open_database(settings.database, statement_timeout=settings.request_timeout,
+                       sqlite_synchronous=settings.sqlite_synchronous)
     with db.write() as conn:
         tenant_id = ensure_default_tenant(conn)
     limits = CostLimits(settings.max_query_depth, settings.max_query_fields, settings.max_query_rows)

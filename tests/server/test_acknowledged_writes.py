@@ -1,8 +1,10 @@
 """Acknowledged writes: a run is committed before its create is answered, and stays.
 
 The SIGKILL test proves commit-before-acknowledge only: killing the process leaves the OS
-page cache alone, so it would pass with `synchronous=OFF` too. That fsync happens on commit
-(`synchronous=FULL`) is checked separately, on the running server's own connections.
+page cache alone, so it would pass with `synchronous=OFF` too: in WAL mode the default
+`synchronous=NORMAL` keeps commits across a kill of the process, and `--sqlite-synchronous
+full` (an fsync at each commit, for power loss) is checked on the running server's own
+connections.
 """
 import json
 import signal
@@ -97,10 +99,24 @@ def test_sigkill_mid_fan_out_loses_no_acknowledged_commit_and_retries_converge(t
 
 
 @pytest.mark.sqlite_only  # the SQLite file's own durability settings
-def test_the_running_servers_connections_fsync_on_commit(server):
-    """Every pooled connection of the live backend runs WAL with synchronous=FULL (2)."""
+def test_the_running_servers_connections_use_wal_and_normal_sync_by_default(server):
+    """Every pooled connection of the live backend runs WAL with synchronous=NORMAL (1)."""
     db = server.app.state.db
     with db.read() as first, db.read() as second, db.write() as writer:
         for conn in (first, second, writer):
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_synchronous_full_makes_every_connection_fsync_on_commit(tmp_path):
+    """`--sqlite-synchronous full`: every pooled connection runs synchronous=FULL (2)."""
+    from tasks_flowrun.server.embedded import EmbeddedServer
+    from tasks_flowrun.server.settings import ServerSettings
+
+    settings = ServerSettings(port=find_free_port(), database=tmp_path / "full.db", sqlite_synchronous="full")
+    with EmbeddedServer(settings=settings) as backend:
+        db = backend.app.state.db
+        with db.read() as first, db.read() as second, db.write() as writer:
+            for conn in (first, second, writer):
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2

@@ -159,14 +159,16 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(target: Union[str, Path], statement_timeout: Optional[float] = None) -> Database:
+def open_database(target: Union[str, Path], statement_timeout: Optional[float] = None,
+                  sqlite_synchronous: str = "normal") -> Database:
     """The store for `target`: a `postgresql://user:pass@host:port/db` URL, or a SQLite file
     path (created if missing); its schema brought to the newest revision. On PostgreSQL
-    `statement_timeout` (seconds) bounds every statement."""
+    `statement_timeout` (seconds) bounds every statement; on SQLite `sqlite_synchronous`
+    ("normal" or "full") says whether each commit is also synced to disk."""
     if is_database_url(target):
         from .postgres_store import PostgresDatabase
 
         return PostgresDatabase(str(target), statement_timeout)
     from .sqlite_store import SQLiteDatabase
 
-    return SQLiteDatabase(Path(target).expanduser())
+    return SQLiteDatabase(Path(target).expanduser(), sqlite_synchronous)
