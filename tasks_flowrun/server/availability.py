@@ -29,7 +29,8 @@ from typing import Callable, Dict, List, Optional
 
 logger = logging.getLogger("tasks_flowrun.server")
 
-STALL_SECONDS = 3.0  # a monotonic step this long between two looks: the process did not run
+STALL_SECONDS = 3.0  # a monotonic step this long between two looks: the process did not run...
+BUSY_SHARE = 0.5  # ...unless it used at least this share of the step's CPU: then its own work held the interpreter
 CLOCK_TOLERANCE = 2.0  # wall and monotonic steps differing by more: the wall clock jumped
 CLIENT_RETRY_PAUSE = 32.0  # the longest pause of Prefect 1's client between two retries of a request
 
@@ -49,11 +50,14 @@ class Clocks:
             machine sleeps (`time.monotonic`)
         - wall (callable): seconds since the epoch (`time.time`)
         - boottime (callable): seconds on a clock that counts sleep too, or None
+        - cpu (callable): CPU seconds this process used (`time.process_time`), which stand
+            still while it is stopped and advance while its own work keeps the ticker waiting
     """
 
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     boottime: Callable[[], Optional[float]] = _boottime
+    cpu: Callable[[], float] = time.process_time
 
 
 def _utc(epoch: float) -> dt.datetime:
@@ -86,6 +90,7 @@ class Availability:
         self.clocks = clocks
         self._lock = threading.Lock()
         self._last = (clocks.monotonic(), clocks.wall(), clocks.boottime())
+        self._last_cpu = clocks.cpu()
         self._since = self._last[1]  # wall-clock end of the last gap
         self._down: Dict[str, str] = {}  # source -> why it is unavailable
         self._in_grace = False
@@ -116,13 +121,18 @@ class Availability:
 
     def observe(self) -> None:
         """Compare the clocks with the previous look; a step the process cannot explain is a gap."""
-        mono, wall, boot = self.clocks.monotonic(), self.clocks.wall(), self.clocks.boottime()
+        mono, wall, boot, cpu = self.clocks.monotonic(), self.clocks.wall(), self.clocks.boottime(), self.clocks.cpu()
         with self._lock:
             last_mono, last_wall, last_boot = self._last
             self._last = (mono, wall, boot)
             step, wall_step = mono - last_mono, wall - last_wall
+            cpu_step, self._last_cpu = cpu - self._last_cpu, cpu
             why = None
-            if step > STALL_SECONDS:
+            if step > STALL_SECONDS and cpu_step >= BUSY_SHARE * step:
+                # the process ran all along, busy with its own work (a long request holding the
+                # interpreter): requests waited in the socket's queue and are answered late, not lost
+                logger.debug("The backend was busy for %.0f s (%.0f s of CPU); not a gap.", step, cpu_step)
+            elif step > STALL_SECONDS:
                 why = (f"the backend process did not run for {step:.0f} s (stopped, suspended or starved of CPU), "
                        "so flow runs could not reach it")
             elif abs(wall_step - step) > CLOCK_TOLERANCE:

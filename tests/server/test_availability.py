@@ -16,14 +16,20 @@ START = 1_800_000_000.0  # epoch seconds of the test's "now"
 
 
 class FakeClocks:
-    """Monotonic, wall and boot clocks the test moves by hand."""
+    """Monotonic, wall, boot and CPU clocks the test moves by hand (the process's CPU time
+    stands still unless the test says the process was busy)."""
 
     def __init__(self) -> None:
-        self.mono, self.wall, self.boot = 1000.0, START, 5000.0
+        self.mono, self.wall, self.boot, self.cpu = 1000.0, START, 5000.0, 10.0
 
     def clocks(self, with_boottime: bool = True) -> Clocks:
         return Clocks(monotonic=lambda: self.mono, wall=lambda: self.wall,
-                      boottime=(lambda: self.boot) if with_boottime else (lambda: None))
+                      boottime=(lambda: self.boot) if with_boottime else (lambda: None), cpu=lambda: self.cpu)
+
+    def busy(self, seconds: float) -> None:
+        """Time passes while the process's own work keeps the ticker from looking."""
+        self.run(seconds)
+        self.cpu += seconds
 
     def run(self, seconds: float) -> None:
         """Time passes while the process runs normally."""
@@ -90,6 +96,20 @@ def test_a_stopped_process_is_a_gap(clocks, caplog):
     assert tracker.generation != generation
     [warning] = _messages(caplog, logging.WARNING)
     assert "did not run for 45 s" in warning and "No flow run is judged dead before" in warning
+
+
+def test_a_process_busy_with_its_own_work_is_no_gap_nor_a_stall(clocks, caplog):
+    """A long request holding the interpreter keeps the ticker waiting, but the process ran:
+    no grace period, and no stall that would give requests their time budget again."""
+    tracker = _tracker(clocks)
+    _walk(tracker, clocks, 60)
+    generation = tracker.generation
+    clocks.busy(12)
+    tracker.observe()
+    assert tracker.heard_since() == _at(START)
+    assert tracker.generation == generation
+    assert tracker.last_stall() is None
+    assert _messages(caplog, logging.WARNING) == []
 
 
 def test_a_short_pause_is_no_gap(clocks):

@@ -16,8 +16,8 @@ def statements(server) -> Iterator[List[str]]:
     lock = threading.Lock()
 
     def record(_conn, _cursor, statement, *_args):
-        if statement.strip() == "SELECT 1" or "server_process" in statement:
-            return  # the backend's own database watch, once a second (services/availability.py)
+        if threading.current_thread().name.startswith("tasks-flowrun-"):
+            return  # the backend's own services (scheduler, recovery, database watch) on their threads
         with lock:
             seen.append(statement)
 

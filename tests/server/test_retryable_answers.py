@@ -42,6 +42,17 @@ def test_a_budget_restarts_after_the_process_resumes_from_a_stall():
     assert budget.stopped()  # and no more than that
 
 
+def test_a_budget_found_spent_stays_spent_whatever_stall_is_seen_after():
+    """A statement stopped for the budget must be reported as a timeout: the budget asked
+    again afterwards (by the error handler) cannot come back to life."""
+    stall = {"at": None}
+    budget = Budget(0.2, lambda: stall["at"])
+    time.sleep(0.3)
+    assert budget.stopped()
+    stall["at"] = time.monotonic()
+    assert budget.stopped() and "time budget" in (budget.reason or "")
+
+
 def test_a_stall_before_the_request_started_gives_it_nothing_more():
     before = time.monotonic() - 5
     budget = Budget(0.2, lambda: before)

@@ -15,14 +15,19 @@ from tests.stores import fresh_database
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The real command in a subprocess; its URL from the start line."""
+    """The real command in a subprocess; its URL from the start line (log lines, such as the
+    recovery grace period's, may come before it)."""
     db = fresh_database(tmp_path_factory.mktemp("served"), "served")
     proc = subprocess.Popen([sys.executable, "-m", "tasks_flowrun.cli", "server", "--port", "0", "--database", str(db)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
-        match = re.search(r"web page at (http://127\.0\.0\.1:\d+)/;", line)
-        assert match, f"no web page address in the start line: {line!r}"
+        lines = []
+        while len(lines) < 10 and not lines[-1:] == [""]:
+            lines.append(proc.stdout.readline())
+            if lines[-1].startswith("tasks-flowrun server:"):
+                break
+        match = re.search(r"web page at (http://127\.0\.0\.1:\d+)/;", lines[-1])
+        assert match, f"no web page address in the start line: {lines!r}"
         yield match.group(1)
     finally:
         proc.terminate()

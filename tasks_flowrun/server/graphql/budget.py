@@ -33,11 +33,14 @@ class Budget:
         self._deadline = self._started + seconds
         self._cancelled: Optional[str] = None
         self._last_stall = last_stall
+        self._spent_for_good = False  # once a statement was stopped for it, the budget stays spent
 
     def cancel(self, reason: str) -> None:
         self._cancelled = reason
 
     def _spent(self) -> bool:
+        if self._spent_for_good:
+            return True
         now = time.monotonic()
         if now <= self._deadline:
             return False
@@ -45,7 +48,8 @@ class Budget:
         if stall is not None and stall > self._started:
             self._started = stall
             self._deadline = stall + self.seconds
-        return now > self._deadline
+        self._spent_for_good = now > self._deadline
+        return self._spent_for_good
 
     def stopped(self) -> bool:
         return self._cancelled is not None or self._spent()
