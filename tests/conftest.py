@@ -26,6 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"${stores.ENV_VAR}: {exc}")
     config.addinivalue_line("markers", "sqlite_only: tests the SQLite file itself (skipped with --store=postgresql)")
+    config.addinivalue_line("markers", "slow_fault: waits out heartbeat timeouts and grace periods around faults of "
+                                       "processes, not of the store (`tox -e tests` runs these in a pass of their own, "
+                                       "on SQLite; see tests/both_stores.py)")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -20,7 +20,7 @@ from tasks_flowrun.agent.backend import Backend
 from tests.agent.conftest import SHORT_HEARTBEAT_TIMEOUT, prefect_config
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow_fault]
 
 
 def _lines(path: Path) -> list:

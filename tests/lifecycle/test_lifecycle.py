@@ -13,7 +13,7 @@ from tasks_flowrun import restart_flow_run
 from tests.helpers import wait_until
 from tests.lifecycle.conftest import heartbeat_processes, kill, kill_processes_of
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow_fault]
 
 
 def _pid_of(workdir: str, flow_run_id: str, suffix: str = "pids", attempt: int = 1) -> int:

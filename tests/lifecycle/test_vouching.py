@@ -16,7 +16,7 @@ import pytest
 from tasks_flowrun.server.availability import CLIENT_RETRY_PAUSE
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow_fault]
 
 REPORT_LIVE = ("mutation($input: report_live_flow_runs_input!) "
                "{ report_live_flow_runs(input: $input) { success live } }")
