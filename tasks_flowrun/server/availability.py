@@ -29,7 +29,9 @@ from typing import Callable, Dict, List, Optional
 
 logger = logging.getLogger("tasks_flowrun.server")
 
-STALL_SECONDS = 3.0  # a monotonic step this long between two looks: the process did not run...
+# A monotonic step this long between two looks: the process did not run (shorter delays are
+# a loaded machine's scheduling, and requests queued meanwhile are answered, not lost)...
+STALL_SECONDS = 6.0
 BUSY_SHARE = 0.5  # ...unless it used at least this share of the step's CPU: then its own work held the interpreter
 CLOCK_TOLERANCE = 2.0  # wall and monotonic steps differing by more: the wall clock jumped
 CLIENT_RETRY_PAUSE = 32.0  # the longest pause of Prefect 1's client between two retries of a request

@@ -148,6 +148,8 @@ flow = sa.Table(
     sa.Column("settings", JSON),
     sa.Column("is_schedule_active", sa.Boolean, nullable=False, default=False),
     *_stamps(),
+    # the scheduler's look for active schedules, every minute (added by revision 0006)
+    sa.Index("ix_flow_schedule", "is_schedule_active", "archived"),
 )
 
 task = sa.Table(

@@ -5,6 +5,7 @@ outages from dead runs.
   refused);
 - `server_process`: the server processes sharing the database, each reporting every
   second (PostgreSQL; see availability.py);
+- an index for the scheduler's look for active schedules (it scanned every flow);
 - version locking on for every existing flow group. Releases before this one wrote
   `version_locking_enabled: false` into every flow group they registered, but never
   enforced it and offered no way to change it: the value was a placeholder, never a
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.Column("gap_reason", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_index("ix_flow_schedule", "flow", ["is_schedule_active", "archived"])
     _enable_version_locking()
 
 
