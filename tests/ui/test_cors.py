@@ -2,7 +2,7 @@
 import requests
 
 from tasks_flowrun.cli import build_parser
-from tasks_flowrun.server.cors import ALLOWED_HEADERS
+from tasks_flowrun.server.http.cors import ALLOWED_HEADERS
 from tests.ui.conftest import UI_ORIGIN
 
 EVIL = "https://evil.example"

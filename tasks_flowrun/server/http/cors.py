@@ -9,7 +9,10 @@ requests. No credentials (cookies) are involved: the backend uses none.
 from typing import Iterable, List, Tuple
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..settings import ServerSettings
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 # what the Prefect UI's Apollo links send, plus Apollo's client identification
@@ -65,3 +68,8 @@ class CorsMiddleware:
         ]
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+def cors_middleware(settings: ServerSettings) -> List[Middleware]:
+    """The app's CORS middleware: none without `--cors-origin`."""
+    return [Middleware(CorsMiddleware, origins=settings.cors_origins)] if settings.cors_origins else []
