@@ -84,6 +84,15 @@ def test_backend_layers_point_one_way():
             assert not bad, f"{path} imports {bad}, against the layering of docs/architecture.md"
 
 
+def test_domain_rules_do_no_network_io():
+    # api/ decides; what reaches other hosts (cloud hooks) is queued there and delivered by
+    # services/, so a domain function never waits on the network inside a transaction.
+    network = ("requests", "urllib.request", "http.client", "socket", "httpx", "aiohttp", "tasks_flowrun.server.services")
+    for path, names in _zone_imports("server/api").items():
+        bad = sorted(n for n in names if n.startswith(network))
+        assert not bad, f"{path} imports {bad}: network I/O belongs in server/services"
+
+
 def test_sql_lives_in_storage_only():
     for path in (PACKAGE / "server").rglob("*.py"):
         if "storage" in path.parts:

@@ -11,7 +11,6 @@ from typing import AsyncIterator, Callable, List
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from .api.cloud_hooks import set_link_base
 from .backend import Backend, open_backend
 from .http.cors import cors_middleware
 from .http.graphql_route import WRITER_THREADS
@@ -20,7 +19,8 @@ from .http.request_stats import RequestStats
 from .http.responses import http_error, internal_error
 from .http.routes import build_routes
 from .services.availability import AvailabilityWatch
-from .services.periodic import PeriodicService
+from .services.cloud_hook_delivery import CloudHookDelivery
+from .services.periodic import Service
 from .services.recovery import Recovery
 from .services.scheduler import Scheduler
 from .settings import ServerSettings
@@ -34,18 +34,18 @@ def _lifespan(backend: Backend, writers: ThreadPoolExecutor) -> Callable:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         db = backend.db
-        watch = AvailabilityWatch(backend.availability, db)
-        services: List[PeriodicService] = [
+        # in every process: the availability watch, the delivery of cloud hooks; in the
+        # process leading the services: the periodic sweeps
+        services: List[Service] = [
+            AvailabilityWatch(backend.availability, db), CloudHookDelivery(db, backend.settings.link_base),
             Scheduler(db), Recovery(db, backend.recovery_policy, backend.polls, availability=backend.availability)]
-        watch.start()
         for service in services:
             service.start()
         try:
             yield
         finally:
-            for service in services:
+            for service in reversed(services):
                 service.stop()
-            watch.stop()
             writers.shutdown(wait=True)
             db.dispose()
 
@@ -55,7 +55,6 @@ def _lifespan(backend: Backend, writers: ThreadPoolExecutor) -> Callable:
 def create_app(settings: ServerSettings) -> Starlette:
     """The embedded backend as an ASGI app, with its database opened (and created) at `settings.database`."""
     backend = open_backend(settings)
-    set_link_base(backend.db, settings.link_base)
     stats = RequestStats()
     # Mutations run on threads of their own, so that writes queued behind the database's one
     # writer never take the threads reads need: a read never waits behind a write flood.
