@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
-from ..changes import QUEUE
+from ..change_feed import QUEUE
 from ..storage.rows import fetch_row, fetch_rows
 from ..storage.database import note_change
 from ..storage.runs import child_runs

@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..api.states import QUEUE_STATES
-from ..changes import ChangeFeed
+from ..change_feed import ChangeFeed
 from ..metrics import Observed
 from ..storage import watched
 from ..storage.database import Database

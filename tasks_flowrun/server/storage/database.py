@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from ..changes import STATE, ChangeFeed
+from ..change_feed import STATE, ChangeFeed
 from ..settings import is_database_url
 from .migrations import SchemaUpgrade
 from .presence import Peer
@@ -51,7 +51,7 @@ def database_unavailable(exc: BaseException) -> bool:
 
 def note_change(conn: Connection, flow_run_id: str, kind: str = STATE, due: Optional[str] = None) -> None:
     """Note, in the current write transaction, that a flow run's state changed (or it got
-    logs, was deleted, or entered a queue state: `kind`, see `server/changes.py`; a QUEUE
+    logs, was deleted, or entered a queue state: `kind`, see `server/change_feed.py`; a QUEUE
     note says when the run is due, `due` as stored timestamp text, default now): published
     to the database's `changes` feed once the transaction commits (on PostgreSQL, to every
     server process on the database)."""
@@ -92,7 +92,7 @@ def run_after_commit(db: "Database", callbacks: List[Callable[["Database"], None
 
 class Database:
     """A store shared by all request threads of the process; `changes` tells the flow runs
-    that committed writes changed (see `server/changes.py`)."""
+    that committed writes changed (see `server/change_feed.py`)."""
 
     engine: Engine
     store = ""  # "sqlite" or "postgresql"
