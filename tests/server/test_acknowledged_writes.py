@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.helpers import stop_process, wait_until
-from tasks_flowrun.server.embedded import find_free_port
+from tasks_flowrun.net import free_port
 from tests.stores import fresh_database
 
 CREATE = "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }"
@@ -48,7 +48,7 @@ def _register_flow(url):
 
 def test_sigkill_mid_fan_out_loses_no_acknowledged_commit_and_retries_converge(tmp_path):
     db_path = fresh_database(tmp_path, "durable")
-    port = find_free_port()
+    port = free_port()
     proc, url = _start(db_path, port)
     flow_id = _register_flow(url)
     acknowledged = {}
