@@ -13,7 +13,8 @@ from .graphql.executor import GraphQLService
 from .graphql.schema import build
 from .metrics import Metrics
 from .settings import ServerSettings
-from .storage.database import Database, open_database
+from .storage.database import Database
+from .storage.stores import open_database
 
 
 @dataclass

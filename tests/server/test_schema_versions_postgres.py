@@ -7,7 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tasks_flowrun.server.storage.database import open_database
+from tasks_flowrun.server.storage.stores import open_database
 from tasks_flowrun.server.storage.migrations import SchemaVersionError, head_revision
 from tasks_flowrun.server.storage.tables import metadata
 from tests import stores

@@ -1,6 +1,6 @@
 """The backend's database: what both stores offer (reads, serialized-or-locked write
-transactions, the change feed, leadership of the background services), and
-`open_database`, which picks the store from the `--database` value.
+transactions, the change feed, leadership of the background services); `stores.py`'s
+`open_database` picks the store from the `--database` value.
 
 - SQLite (`sqlite_store.py`): a file, one writer at a time, one server process.
 - PostgreSQL (`postgres_store.py`): a `postgresql://` URL; any number of server processes
@@ -12,14 +12,12 @@ few that differ).
 """
 import logging
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from ..change_feed import STATE, ChangeFeed
-from ..settings import is_database_url
 from .migrations import SchemaUpgrade
 from .presence import Peer
 
@@ -157,16 +155,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def open_database(target: Union[str, Path], statement_timeout: Optional[float] = None) -> Database:
-    """The store for `target`: a `postgresql://user:pass@host:port/db` URL, or a SQLite file
-    path (created if missing); its schema brought to the newest revision. On PostgreSQL
-    `statement_timeout` (seconds) bounds every statement."""
-    if is_database_url(target):
-        from .postgres_store import PostgresDatabase
-
-        return PostgresDatabase(str(target), statement_timeout)
-    from .sqlite_store import SQLiteDatabase
-
-    return SQLiteDatabase(Path(target).expanduser())
