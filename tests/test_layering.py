@@ -1,5 +1,6 @@
 """Pins the architecture: import directions between zones, and the public API."""
 import ast
+import re
 from pathlib import Path
 
 import tasks_flowrun
@@ -91,6 +92,19 @@ def test_domain_rules_do_no_network_io():
     for path, names in _zone_imports("server/api").items():
         bad = sorted(n for n in names if n.startswith(network))
         assert not bad, f"{path} imports {bad}: network I/O belongs in server/services"
+
+
+def test_private_prefect_apis_are_used_through_one_module():
+    # prefect_private.py names each private Prefect API the package needs, and why no public
+    # way exists; nothing else reaches them
+    private = ("_from_flow_run_data", "_tenant_id", "_loop_intervals", "_get_ready_flow_runs",
+               "_get_flow_run_metadata", "_TimestampedState", "_upgrade_revs")
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "prefect_private.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        used = [name for name in private if re.search(rf"(?<!\w){name}\b", text)]
+        assert not used, f"{path} uses {used}: go through tasks_flowrun/prefect_private.py"
 
 
 def test_sql_lives_in_storage_only():
