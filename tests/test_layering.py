@@ -73,11 +73,14 @@ def test_the_agent_imports_neither_the_tasks_nor_the_backend():
 
 
 def test_backend_layers_point_one_way():
-    # app -> graphql -> api -> storage; storage knows nothing above it, api nothing of graphql.
+    # http -> graphql -> api -> storage, services beside them; app.py assembles them all.
+    above_api = ("tasks_flowrun.server.graphql", "tasks_flowrun.server.http", "tasks_flowrun.server.app",
+                 "tasks_flowrun.server.backend")
     forbidden = {
-        "server/storage": ("tasks_flowrun.server.api", "tasks_flowrun.server.graphql", "tasks_flowrun.server.app"),
-        "server/api": ("tasks_flowrun.server.graphql", "tasks_flowrun.server.app"),
-        "server/graphql": ("tasks_flowrun.server.app",),
+        "server/storage": ("tasks_flowrun.server.api", "tasks_flowrun.server.services") + above_api,
+        "server/api": ("tasks_flowrun.server.services",) + above_api,
+        "server/graphql": ("tasks_flowrun.server.http", "tasks_flowrun.server.app", "tasks_flowrun.server.backend"),
+        "server/services": ("tasks_flowrun.server.graphql", "tasks_flowrun.server.http", "tasks_flowrun.server.app"),
     }
     for zone, prefixes in forbidden.items():
         for path, names in _zone_imports(zone).items():
