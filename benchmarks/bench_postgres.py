@@ -44,7 +44,7 @@ its own, as users run it.
      existing run), and the plugin's `find_child_flow` with a key, LOOKUPS keys spread
      over the table, median and p95;
    - pushed waits across processes: WATCHES times, a fresh run is created, a `POST /watch`
-     (the body `tasks_flowrun.client.changes` sends, with a token from the previous
+     (the body `tasks_flowrun.client.change_stream` sends, with a token from the previous
      answer) is held on A, then the run is set Running through B (`set_flow_run_states`,
      the body `prefect.Client.set_flow_run_state` sends). Latency = the watch's answer -
      the state change's response (negative when the watch answers first: the change is

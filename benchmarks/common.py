@@ -7,7 +7,6 @@ is initialised from that configuration. So the backend's port is chosen first, t
 """
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,28 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from tasks_flowrun.net import free_port
+from tasks_flowrun.prefect_env import prefect_variables
+
 FLOWS = Path(__file__).with_name("flows")
 # Runs created by the in-process benchmarks carry this label, which no agent has, so that the
 # end-to-end benchmark's agent never picks them up.
 NO_AGENT = "bench-no-agent"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def prefect_env(url: str, home: Path, send_logs: bool) -> Dict[str, str]:
     """Environment pointing a Prefect 1 process at the backend at `url` (as tests/helpers.py)."""
-    return {
-        "PREFECT__BACKEND": "server",
-        "PREFECT__SERVER__ENDPOINT": url,
-        "PREFECT__CLOUD__API": url,
-        "PREFECT__HOME_DIR": str(home),
-        "PREFECT__CLOUD__SEND_FLOW_RUN_LOGS": "true" if send_logs else "false",
-        "PYTHONUNBUFFERED": "1",
-    }
+    return {**prefect_variables(url, home, send_logs=send_logs), "PYTHONUNBUFFERED": "1"}
 
 
 class Bench:

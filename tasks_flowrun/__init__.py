@@ -30,7 +30,7 @@ _HOMES = {
     "wait_for_flow_run": "tasks_flowrun.tasks.wait",
     "GetTaskRunResult": "tasks_flowrun.tasks.results",
     "get_task_run_result": "tasks_flowrun.tasks.results",
-    "restart_flow_run": "tasks_flowrun.tasks.restart",
+    "restart_flow_run": "tasks_flowrun.tasks.restart_flow_run",
 }
 
 

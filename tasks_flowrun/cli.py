@@ -280,7 +280,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_copy(args: argparse.Namespace) -> int:
     try:
         from .server.storage.copying import CopyRefused, copy_database
-        from .server.storage.database import open_database
+        from .server.storage.stores import open_database
         from .server.storage.migrations import SchemaVersionError
     except ImportError as exc:
         return _missing_extra(exc)

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
+from .prefect_env import prefect_settings, prefect_variables
+
 AGENT_NAME = "tasks-flowrun-test-agent"
 AGENT_START_TIMEOUT = 60.0  # seconds for the agent to register with the backend
 STOP_TIMEOUT = 10.0
@@ -89,18 +91,6 @@ class EmbeddedBackend:
             return self.agent_log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-
-
-def prefect_settings(url: str, home: Path) -> Dict[str, Any]:
-    """Prefect configuration keys that point a process at the backend at `url`."""
-    return {"backend": "server", "server.endpoint": url, "cloud.api": url, "cloud.graphql": f"{url}/graphql",
-            "home_dir": str(home), "cloud.send_flow_run_logs": True}
-
-
-def prefect_variables(url: str, home: Path) -> Dict[str, str]:
-    """The same as `PREFECT__` environment variables, for subprocesses."""
-    return {"PREFECT__BACKEND": "server", "PREFECT__SERVER__ENDPOINT": url, "PREFECT__CLOUD__API": url,
-            "PREFECT__HOME_DIR": str(home), "PREFECT__CLOUD__SEND_FLOW_RUN_LOGS": "true"}
 
 
 def _import_path() -> str:

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
+from tasks_flowrun.prefect_env import prefect_variables
+
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.1,
@@ -30,18 +32,7 @@ def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval:
 
 def prefect_env(url: str, home: Path) -> Dict[str, str]:
     """Environment that points a Prefect 1 process at the embedded backend at `url`."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "PREFECT__BACKEND": "server",
-            "PREFECT__SERVER__ENDPOINT": url,
-            "PREFECT__CLOUD__API": url,
-            "PREFECT__HOME_DIR": str(home),
-            "PREFECT__CLOUD__SEND_FLOW_RUN_LOGS": "true",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    return {**os.environ, **prefect_variables(url, home), "PYTHONUNBUFFERED": "1"}
 
 
 def start_agent(env: Dict[str, str], log_path: Path, labels: List[str] = (), fast: bool = True,

@@ -10,12 +10,13 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 from typing import List, Optional
+
+from tasks_flowrun.net import free_port
 
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -56,12 +57,6 @@ def find_bindir() -> Path:
 
 def _version_key(bindir: str) -> List[int]:
     return [int(part) for part in re.findall(r"\d+", Path(bindir).parent.name)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def remove_abandoned(base: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tasks_flowrun.cli import build_parser
-from tasks_flowrun.server.embedded import find_free_port
+from tasks_flowrun.net import free_port
 from tests.stores import fresh_database, tables_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_parser_has_the_documented_commands() -> None:
 
 
 def test_server_serves_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
-    port = find_free_port()
+    port = free_port()
     database = fresh_database(tmp_path, "api")
     proc, url, shown_db = start_server(tmp_path, "--port", str(port), "--database", str(database))
     try:

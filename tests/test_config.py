@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 import pytest
 import requests
 
-from tasks_flowrun.server.embedded import find_free_port
+from tasks_flowrun.net import free_port
 from tests.test_cli import SERVER_LINE, cli_command, stop
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def test_server_listens_where_prefect_clients_look(tmp_path: Path, where: str) -
     """The bug this fixes: with PREFECT__SERVER__PORT the client looked there and the server
     listened on 4200. Now one setting, in either of Prefect's places, moves both."""
     home = tmp_path / "home"
-    free = find_free_port()
+    free = free_port()
     env = clean_env(home, PREFECT__BACKEND="server", PREFECT__HOME_DIR=str(tmp_path / "prefect"))
     if where == "variable":
         env["PREFECT__SERVER__PORT"] = str(free)
@@ -182,9 +182,9 @@ def test_server_listens_where_prefect_clients_look(tmp_path: Path, where: str) -
 
 
 def test_server_notes_where_clients_look_when_it_differs(tmp_path: Path) -> None:
-    env = clean_env(tmp_path / "home", PREFECT__BACKEND="server", PREFECT__SERVER__PORT=str(find_free_port()),
+    env = clean_env(tmp_path / "home", PREFECT__BACKEND="server", PREFECT__SERVER__PORT=str(free_port()),
                     PREFECT__HOME_DIR=str(tmp_path / "prefect"))
-    other = find_free_port()
+    other = free_port()
     proc, url = start(env, "--port", str(other))
     try:
         assert url.endswith(f":{other}")

@@ -1,5 +1,6 @@
 """Pins the architecture: import directions between zones, and the public API."""
 import ast
+import re
 from pathlib import Path
 
 import tasks_flowrun
@@ -72,16 +73,41 @@ def test_the_agent_imports_neither_the_tasks_nor_the_backend():
 
 
 def test_backend_layers_point_one_way():
-    # app -> graphql -> api -> storage; storage knows nothing above it, api nothing of graphql.
+    # http -> graphql -> api -> storage, services beside them; app.py assembles them all.
+    above_api = ("tasks_flowrun.server.graphql", "tasks_flowrun.server.http", "tasks_flowrun.server.app",
+                 "tasks_flowrun.server.backend")
     forbidden = {
-        "server/storage": ("tasks_flowrun.server.api", "tasks_flowrun.server.graphql", "tasks_flowrun.server.app"),
-        "server/api": ("tasks_flowrun.server.graphql", "tasks_flowrun.server.app"),
-        "server/graphql": ("tasks_flowrun.server.app",),
+        "server/storage": ("tasks_flowrun.server.api", "tasks_flowrun.server.services") + above_api,
+        "server/api": ("tasks_flowrun.server.services",) + above_api,
+        "server/graphql": ("tasks_flowrun.server.http", "tasks_flowrun.server.app", "tasks_flowrun.server.backend"),
+        "server/services": ("tasks_flowrun.server.graphql", "tasks_flowrun.server.http", "tasks_flowrun.server.app"),
     }
     for zone, prefixes in forbidden.items():
         for path, names in _zone_imports(zone).items():
             bad = sorted(n for n in names if n.startswith(prefixes))
             assert not bad, f"{path} imports {bad}, against the layering of docs/architecture.md"
+
+
+def test_domain_rules_do_no_network_io():
+    # api/ decides; what reaches other hosts (cloud hooks) is queued there and delivered by
+    # services/, so a domain function never waits on the network inside a transaction.
+    network = ("requests", "urllib.request", "http.client", "socket", "httpx", "aiohttp", "tasks_flowrun.server.services")
+    for path, names in _zone_imports("server/api").items():
+        bad = sorted(n for n in names if n.startswith(network))
+        assert not bad, f"{path} imports {bad}: network I/O belongs in server/services"
+
+
+def test_private_prefect_apis_are_used_through_one_module():
+    # prefect_private.py names each private Prefect API the package needs, and why no public
+    # way exists; nothing else reaches them
+    private = ("_from_flow_run_data", "_tenant_id", "_loop_intervals", "_get_ready_flow_runs",
+               "_get_flow_run_metadata", "_TimestampedState", "_upgrade_revs")
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "prefect_private.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        used = [name for name in private if re.search(rf"(?<!\w){name}\b", text)]
+        assert not used, f"{path} uses {used}: go through tasks_flowrun/prefect_private.py"
 
 
 def test_sql_lives_in_storage_only():

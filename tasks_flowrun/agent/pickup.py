@@ -109,7 +109,7 @@ class DuePickup:
             except Exception as exc:  # the backend is away (restarting...): poll meanwhile
                 self.logger.debug("Queue watch failed: %r", exc)
                 answer = None
-            if answer is None:
+            if answer is None or answer.get("errors"):  # failed, or refused (e.g. a wrong API key)
                 self.pushing = False
                 self._stop.wait(RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)])
                 failures += 1

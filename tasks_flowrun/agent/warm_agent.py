@@ -6,18 +6,18 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import pendulum
 from prefect import Client, config
 from prefect.agent.agent import AGENT_WAKE_EVENT
-from prefect.agent.local import LocalAgent
 from prefect.run_configs import LocalRun
 from prefect.serialization.state import StateSchema
 from prefect.serialization.storage import StorageSchema
 from prefect.storage import Docker
 from prefect.utilities.graphql import GraphQLResult
 
+from ..prefect_private import LocalAgentLoop
 from .admission import SlotRule, default_limit, default_max_blocked, depth_first
 from .backend import ALIVE_STATES, CANCEL_STATES, Backend
 from .environment import flow_run_environment, without_run_ids
@@ -36,7 +36,7 @@ CANCEL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a cancelled run's g
 ZOMBIE_SWEEP_PERIOD = 5.0  # seconds between looks for exited orphans adopted by the agent
 ZYGOTE_RETRY_PERIOD = 5.0  # seconds between attempts to start a zygote that failed to start
 RELOOK_DELAY = 0.25  # seconds before looking again when other agents took some of the runs offered
-SAFETY_POLL = 10.0  # seconds between the loop's own looks for due runs (see `_loop_intervals`)
+SAFETY_POLL = 10.0  # seconds between the loop's own looks for due runs (see `safety_poll`)
 
 
 def _start_time(flow_run: GraphQLResult) -> "pendulum.DateTime":
@@ -57,7 +57,7 @@ def describe_exit(pid: int, status: Optional[int]) -> str:
     return f"its flow process (pid {pid}) exited with code {status} before the run finished"
 
 
-class WarmAgent(LocalAgent):
+class WarmAgent(LocalAgentLoop):
     """A Prefect 1 LocalAgent (same labels, `--env`, import paths, `LocalRun` env and
     working_dir, storages) that runs each flow run in a process forked from a warm zygote.
 
@@ -75,11 +75,11 @@ class WarmAgent(LocalAgent):
     """
 
     # Prefect's loop looks for due runs again 0.25 s after it found some, then backs off to
-    # 10 s; it has no public setting for that (a private class attribute of `Agent`, shadowed
-    # here). This agent is woken when it matters (`AGENT_WAKE_EVENT`: a run became due, per
-    # the backend's queue feed or the poll of `pickup.py`; a slot freed; a run due later is
-    # due now), so its own looks are only a safety net: every 10 s.
-    _loop_intervals = {index: SAFETY_POLL for index in range(7)}
+    # 10 s (see prefect_private.LocalAgentLoop). This agent is woken when it matters
+    # (`AGENT_WAKE_EVENT`: a run became due, per the backend's queue feed or the poll of
+    # `pickup.py`; a slot freed; a run due later is due now), so its own looks are only a
+    # safety net: every 10 s.
+    safety_poll = SAFETY_POLL
 
     def __init__(self, name: Optional[str] = None, labels: Optional[Iterable[str]] = None,
                  env_vars: Optional[dict] = None, import_paths: Optional[List[str]] = None,
@@ -115,7 +115,7 @@ class WarmAgent(LocalAgent):
         self._parents: Dict[str, Tuple[Optional[str], str]] = {}  # due run -> (parent id, start time)
         self.subreaper = False
         # Whether due runs are left that a freed slot should start: the last look left some,
-        # or the backend announced one while no slot was free (counted, see `_get_ready_flow_runs`).
+        # or the backend announced one while no slot was free (counted, see `looking_for_due_runs`).
         self._due_left = False
         self._announced = 0
         self._look_mark = 0
@@ -233,16 +233,15 @@ class WarmAgent(LocalAgent):
         if self._due_left:
             self._wake()
 
-    def _get_ready_flow_runs(self, prefetch_seconds: int = 10) -> Set[str]:
-        # Prefect's private look-up of due runs, called as is: the mark tells announcements
-        # made before it (which it sees) from those made during the look (which it may not).
+    def looking_for_due_runs(self) -> None:
+        # the mark tells announcements made before the look (which it sees) from those made
+        # during it (which it may not)
         self._look_mark = self._announced
-        return super()._get_ready_flow_runs(prefetch_seconds)
 
-    def _get_flow_run_metadata(self, flow_run_ids: Iterable[str]) -> List[GraphQLResult]:
-        # Prefect 1's Agent has no public hook for how many runs to take: this method picks
-        # the runs the loop deploys (and marks Submitted), so the limit applies here. Runs
-        # left out stay Scheduled for other agents.
+    def runs_to_deploy(self, flow_run_ids: List[str],
+                       read: Callable[[Iterable[str]], List[GraphQLResult]]) -> List[GraphQLResult]:
+        # the runs the loop deploys (and marks Submitted): the limit applies here; runs left
+        # out stay Scheduled for other agents
         runs = self.runs.runs()
         busy = {r.flow_run_id for r in runs} | self.submitting_flow_runs.copy()
         free = self._free_slots()
@@ -260,7 +259,7 @@ class WarmAgent(LocalAgent):
         now = pendulum.now("UTC")
         due: List[GraphQLResult] = []
         later: List[GraphQLResult] = []
-        for flow_run in super()._get_flow_run_metadata(candidates):
+        for flow_run in read(candidates):
             (due if _start_time(flow_run) <= now.add(microseconds=50_000) else later).append(flow_run)
         if later:
             self.pickup.wake_in(min((_start_time(r) - now).total_seconds() for r in later))

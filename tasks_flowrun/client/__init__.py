@@ -17,9 +17,9 @@ from .flow_runs import (
     send_create_flow_run,
     views_from_rows,
 )
-from .changes import ChangeStream, forget_capabilities
+from .change_stream import ChangeStream, forget_capabilities
 from .flows import ChildFlow, find_child_flow
-from .restarts import (
+from .restart_in_place import (
     FIRST_RUN,
     PARENT_RECOVERED,
     RERUNS,

@@ -26,6 +26,7 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import prefect
 
+from ..prefect_private import known_tenant_id
 from .flows import ChildFlow
 
 DEFAULT_TTL = 60.0  # seconds an entry is used
@@ -57,7 +58,7 @@ def cache_key(
     """
     api_key = getattr(client, "api_key", None) or ""
     who = hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else ""
-    tenant = str(getattr(client, "_tenant_id", None) or "")
+    tenant = str(known_tenant_id(client) or "")
     ident = ("id", flow_id) if flow_id else ("group", flow_group_id) if flow_group_id else ("name", flow_name)
     return (str(client.api_server), tenant, who, ident[0], str(ident[1]), str(project_name or ""))
 

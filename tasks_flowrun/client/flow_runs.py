@@ -26,6 +26,7 @@ import requests
 from prefect.backend import FlowRunView
 from prefect.exceptions import ClientError
 
+from .. import prefect_private
 from . import queries
 from .errors import (
     PARENT_CODES,
@@ -162,11 +163,8 @@ def views_from_rows(rows: Dict[str, Dict[str, Any]], flow_run_ids: List[str]) ->
     missing = [run_id for run_id in dict.fromkeys(flow_run_ids) if run_id not in rows]
     if missing:
         raise FlowRunNotFoundError(f"No flow run found with id(s) {missing!r}.")
-    # Prefect's PRIVATE `FlowRunView._from_flow_run_data`, used knowingly: no public way builds
-    # views from data already fetched (the public constructor takes the private
-    # `_TimestampedState`; `FlowRunView.from_flow_run_id` costs one request per run). It
-    # takes exactly the view's fields.
-    views = {run_id: FlowRunView._from_flow_run_data({name: rows[run_id].get(name) for name in VIEW_KEYS})
+    # from exactly the view's fields
+    views = {run_id: prefect_private.flow_run_view({name: rows[run_id].get(name) for name in VIEW_KEYS})
              for run_id in dict.fromkeys(flow_run_ids)}
     return [views[run_id] for run_id in flow_run_ids]
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import prefect
 
+from .. import prefect_private
 from . import queries
 from .errors import AmbiguousFlowError, ArchivedFlowError, FlowNotFoundError
 
@@ -173,7 +174,7 @@ def _project(row: Dict[str, Any]) -> Optional[str]:
 
 def _tenant_slug(client: "prefect.Client", tenants: List[Dict[str, Any]]) -> Optional[str]:
     """The slug of the client's tenant, without the extra request `client.tenant_id` makes."""
-    known = getattr(client, "_tenant_id", None)
+    known = prefect_private.known_tenant_id(client)
     for tenant in tenants:
         if known and tenant.get("id") == known:
             return tenant.get("slug")

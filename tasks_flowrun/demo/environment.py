@@ -2,7 +2,6 @@
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,16 +9,10 @@ from typing import Dict, Iterator, Optional
 
 import tasks_flowrun
 
+from ..net import free_port, port_is_free
+from ..prefect_env import prefect_variables
+
 PREFERRED_PORT = 4200  # Prefect 1's default server endpoint
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def choose_port(host: str, requested: Optional[int]) -> int:
@@ -28,9 +21,7 @@ def choose_port(host: str, requested: Optional[int]) -> int:
         return PREFERRED_PORT
     if requested:
         return requested
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_port(host)
 
 
 def prefect_env(url: str, home: Path) -> Dict[str, str]:
@@ -39,11 +30,7 @@ def prefect_env(url: str, home: Path) -> Dict[str, str]:
     python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     return {
         **os.environ,
-        "PREFECT__BACKEND": "server",
-        "PREFECT__SERVER__ENDPOINT": url,
-        "PREFECT__CLOUD__API": url,
-        "PREFECT__HOME_DIR": str(home),
-        "PREFECT__CLOUD__SEND_FLOW_RUN_LOGS": "true",
+        **prefect_variables(url, home),
         "PYTHONPATH": python_path,  # flow runs import tasks_flowrun even from a plain checkout
         "PYTHONUNBUFFERED": "1",
     }

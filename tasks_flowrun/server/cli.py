@@ -1,5 +1,4 @@
 """`tasks-flowrun server`: the embedded backend in the foreground, stopped by Ctrl-C."""
-import ipaddress
 import signal
 import socket
 import sys
@@ -9,6 +8,7 @@ from typing import List, Mapping, Optional, TextIO
 import uvicorn
 
 from ..config import Setting
+from ..net import is_loopback
 from .settings import ServerSettings
 from .storage.migrations import SchemaVersionError
 
@@ -47,15 +47,6 @@ def _stop_on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal it caught;
     # make that the same clean exit as Ctrl-C instead of a death by signal.
     raise KeyboardInterrupt
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def exposure_refusal(settings: ServerSettings) -> Optional[str]:

@@ -5,7 +5,6 @@ Used by the tests, the demo and anyone who wants a backend inside a Python proce
     with EmbeddedServer(port=0, database="/tmp/x.db") as server:
         print(server.url)   # http://127.0.0.1:<port>
 """
-import socket
 import threading
 import time
 from pathlib import Path
@@ -13,16 +12,10 @@ from typing import Any, Optional, Union
 
 import uvicorn
 
+from ..net import free_port
 from .app import create_app
 from .http import uvicorn_options
 from .settings import ServerSettings
-
-
-def find_free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on `host`."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class EmbeddedServer:
@@ -47,12 +40,12 @@ class EmbeddedServer:
         if settings is None:
             settings = ServerSettings(
                 host=host,
-                port=port or find_free_port(host),
+                port=port or free_port(host),
                 database=database,  # type: ignore[arg-type]
                 api_key=api_key,
             )
         elif settings.port == 0:
-            settings = ServerSettings(**{**settings.__dict__, "port": find_free_port(settings.host)})
+            settings = ServerSettings(**{**settings.__dict__, "port": free_port(settings.host)})
         self.settings = settings
         self.app = create_app(settings)
         self._server: Optional[uvicorn.Server] = None

@@ -37,7 +37,6 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tup
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily, Metric
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -52,16 +51,16 @@ SLOT_STATES = ("Submitted", "Running", "Cancelling")
 AGENT_RECENT = dt.timedelta(minutes=5)
 RECOVERY_ACTIONS = ("rescheduled", "failed", "cancelled")
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, "Observed"], Awaitable[Response]]  # a route's handler (see http/guard.py)
 
 
 class Observed:
-    """What the metrics learn of one GraphQL request while it is served."""
+    """What the metrics learn of one request while it is served."""
 
     __slots__ = ("operation", "status")
 
-    def __init__(self) -> None:
-        self.operation = "graphql"  # until its document is read
+    def __init__(self, operation: str = "graphql") -> None:
+        self.operation = operation  # a GraphQL request's: "graphql" until its document is read
         self.status: Optional[str] = None  # set when the answer alone cannot tell
 
     def document(self, fields: List[str]) -> None:
@@ -87,8 +86,6 @@ class Observed:
 def status_of(code: int, observed: Optional[Observed]) -> str:
     """The `status` label of an answer with HTTP status `code`."""
     if observed is not None and observed.status == "unauthenticated":
-        return "unauthenticated"
-    if code == 401:
         return "unauthenticated"
     if code == 503:
         return "busy"
@@ -171,25 +168,15 @@ class Metrics:
         encoder, content_type = choose_encoder(accept)
         return encoder(self.registry), content_type
 
-    def instrument(self, operation: str, handler: Handler) -> Handler:
-        """`handler`, counted and timed as `operation` (its attributes, e.g. `/watch`'s
-        counters, stay readable on the wrapper)."""
+    def instrument(self, operation: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """`handler` as a Starlette endpoint, counted and timed as `operation` (a GraphQL
+        handler names the root field it served in the `Observed` it is given); its
+        attributes (e.g. `/watch`'s counters) stay readable on the endpoint."""
 
         @functools.wraps(handler)
         async def instrumented(request: Request) -> Response:
             started = time.perf_counter()
-            response = await handler(request)
-            self.observe(operation, status_of(response.status_code, None), time.perf_counter() - started)
-            return response
-
-        return instrumented
-
-    def instrument_graphql(self, handler: Callable[[Request, Observed], Awaitable[Response]]) -> Handler:
-        """A GraphQL handler that fills in an `Observed` as it serves, counted and timed."""
-
-        async def instrumented(request: Request) -> Response:
-            started = time.perf_counter()
-            observed = Observed()
+            observed = Observed(operation)
             try:
                 response = await handler(request, observed)
             except Exception:
@@ -199,17 +186,6 @@ class Metrics:
             return response
 
         return instrumented
-
-    def endpoint(self, authorized: Callable[[Request], bool], refusal: Callable[[], Response]) -> Handler:
-        """`GET /metrics` (behind the API key when the backend has one)."""
-
-        async def metrics(request: Request) -> Response:
-            if not authorized(request):
-                return refusal()
-            body, content_type = await run_in_threadpool(self.render, request.headers.get("accept", ""))
-            return Response(body, headers={"Content-Type": content_type})
-
-        return self.instrument("metrics", metrics)
 
 
 _BY_DATABASE: "weakref.WeakKeyDictionary[Database, Metrics]" = weakref.WeakKeyDictionary()

@@ -8,7 +8,6 @@ Adding an option: a field here, an `Option` in `SERVER_OPTIONS`, a flag (default
 `tasks_flowrun/cli.py`.
 """
 import dataclasses
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -16,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from ..config import (ConfigError, Option, PrefectConfig, Setting, boolean, http_url, log_level, non_negative_int,
                       origins, port, positive_seconds, prefect_key, resolve, sqlite_synchronous,
                       url_host)
+from ..net import is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200  # Prefect 1's default `server.endpoint` port
@@ -225,15 +225,6 @@ def resolve_server_settings(flags: Mapping[str, Any], prefect: Optional[PrefectC
 # -- what Prefect's clients on this machine will do ----------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _endpoint_source(prefect: PrefectConfig) -> str:
     """Where the clients' endpoint (`cloud.api`) comes from: set itself, or derived (with a
     server backend) from `server.endpoint`, itself made of `server.host` and `server.port`."""
@@ -273,7 +264,7 @@ def client_mismatch(settings: ServerSettings, prefect: PrefectConfig) -> List[st
         return [f"Prefect's endpoint {endpoint!r} is not a valid URL."]
     client_host = parts.hostname or ""
     same_host = (client_host == settings.host or settings.host in ("0.0.0.0", "::")
-                 or (_is_loopback(client_host) and _is_loopback(settings.host)))
+                 or (is_loopback(client_host) and is_loopback(settings.host)))
     if settings.port != 0 and (client_port != settings.port or not same_host):
         notes.append(f"Prefect's clients on this machine look for the backend at {endpoint} "
                      f"({_endpoint_source(prefect)}), not at {settings.url} where this server listens: set "

@@ -17,7 +17,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Type
 
 from prefect.engine import signals, state
 
-from ..client.restarts import CANCELLED_WITH_PARENT
+from ..client.restart_in_place import CANCELLED_WITH_PARENT
 from .child_restarts import rerun_advice
 from .errors import CANCEL, TIMEOUT
 

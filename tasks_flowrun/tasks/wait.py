@@ -15,7 +15,7 @@ from .backoff import DEFAULT_MAXIMUM, DEFAULT_MINIMUM, PollBackoff
 from .outcome import final_signal, user_cancelled_ids
 from .times import to_seconds
 from .validate import check_uuid
-from .watcher import Watcher
+from .wait_loop import WaitLoop
 
 DEFAULT_MAX_DURATION = datetime.timedelta(hours=12)
 Seconds = Union[datetime.timedelta, int, float]
@@ -86,7 +86,7 @@ def wait_for_runs(
     if restart_failed and RERUNS.kind(client) in (RETRY, RESTARTED):
         restart_children(client, read_flow_runs(client, unique), logger, "a rerun of the task waiting for it")
     push = ChangeStream(client, logs=stream_logs)
-    rows = Watcher(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
+    rows = WaitLoop(client, unique, stream_states, stream_logs, max_duration, backoff, logger, push=push).run()
     return views_from_rows(rows, list(flow_run_ids))
 
 

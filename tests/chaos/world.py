@@ -16,7 +16,7 @@ from tests.chaos.evidence import Evidence
 from tests.chaos.processes import kill_all_mentioning
 from tests.chaos.services import STOCK_AGENT, Agent, Backend
 from tests.helpers import prefect_env
-from tests.postgres_cluster import free_port
+from tasks_flowrun.net import free_port
 from tests.server.support import GraphQL
 
 FLOWS_FILE = Path(__file__).with_name("flows") / "chaos_flows.py"

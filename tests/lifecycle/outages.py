@@ -12,6 +12,7 @@ from typing import Dict, Iterator, List, Optional
 
 import requests
 
+from tasks_flowrun.net import free_port
 from tests.helpers import prefect_env, start_agent, stop_process, wait_until
 from tests.server.support import GraphQL
 from tests.test_cli import cli_command, cli_env
@@ -23,14 +24,6 @@ FAST_FLOW_PROCESSES = {
     "PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL": "2",
 }
 FINISHED = ("Success", "Failed", "Cancelled", "TimedOut")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:

@@ -10,6 +10,7 @@ from typing import Iterator, List
 import pytest
 import requests
 
+from tasks_flowrun.net import free_port
 from tests import stores
 from tests.helpers import stop_process
 from tests.test_cli import cli_command, cli_env
@@ -20,7 +21,7 @@ class ServerProcess:
 
     def __init__(self, database: str, home: Path, name: str, extra: List[str] = ()) -> None:
         self.log_path = home / f"{name}.log"
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cli_command() + ["server", "--port", str(port), "--database", database, *extra],
@@ -57,14 +58,6 @@ def prefect_at(url: str, home: Path) -> Iterator[None]:
               "home_dir": str(home)}
     with set_temporary_config(config), prefect.context(config=prefect.config):
         yield
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -148,7 +148,7 @@ def test_a_token_from_one_process_is_understood_by_the_other(two_servers, tmp_pa
 
 
 def test_one_process_at_a_time_leads_the_background_services(shared_database):
-    from tasks_flowrun.server.storage.database import open_database
+    from tasks_flowrun.server.storage.stores import open_database
 
     first, second = open_database(shared_database), open_database(shared_database)
     try:
@@ -209,7 +209,7 @@ def test_a_flow_process_polling_one_server_process_is_known_to_the_others(shared
     """The recovery sweep runs in one process; it must know that a flow process polled
     another one (its proof of life beyond heartbeats)."""
     from tasks_flowrun.server.api.liveness import RunnerPolls
-    from tasks_flowrun.server.storage.database import open_database
+    from tasks_flowrun.server.storage.stores import open_database
 
     databases = [open_database(shared_database), open_database(shared_database)]
     polls = [RunnerPolls(), RunnerPolls()]

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.helpers import stop_process, wait_until
-from tasks_flowrun.server.embedded import find_free_port
+from tasks_flowrun.net import free_port
 from tests.stores import fresh_database
 
 CREATE = "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }"
@@ -50,7 +50,7 @@ def _register_flow(url):
 
 def test_sigkill_mid_fan_out_loses_no_acknowledged_commit_and_retries_converge(tmp_path):
     db_path = fresh_database(tmp_path, "durable")
-    port = find_free_port()
+    port = free_port()
     proc, url = _start(db_path, port)
     flow_id = _register_flow(url)
     acknowledged = {}
@@ -114,7 +114,7 @@ def test_sqlite_synchronous_full_makes_every_connection_fsync_on_commit(tmp_path
     from tasks_flowrun.server.embedded import EmbeddedServer
     from tasks_flowrun.server.settings import ServerSettings
 
-    settings = ServerSettings(port=find_free_port(), database=tmp_path / "full.db", sqlite_synchronous="full")
+    settings = ServerSettings(port=free_port(), database=tmp_path / "full.db", sqlite_synchronous="full")
     with EmbeddedServer(settings=settings) as backend:
         db = backend.app.state.db
         with db.read() as first, db.read() as second, db.write() as writer:

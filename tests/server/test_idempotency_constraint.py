@@ -13,7 +13,8 @@ import pytest
 
 from tasks_flowrun.server.api import flow_runs
 from tasks_flowrun.server.api.errors import ApiError
-from tasks_flowrun.server.storage.database import Database, open_database
+from tasks_flowrun.server.storage.database import Database
+from tasks_flowrun.server.storage.stores import open_database
 from tasks_flowrun.server.storage.rows import ConstraintError, fetch_rows, insert_rows
 from tests.helpers import run_at_once
 from tests.server.support import unique

@@ -7,7 +7,7 @@ import pytest
 from tasks_flowrun.client.errors import BackendRejectedError
 from tasks_flowrun.client.flow_runs import read_flow_runs, send_create_flow_run
 from tasks_flowrun.client.flows import ChildFlow
-from tasks_flowrun.tasks.watcher import LOG_TAIL
+from tasks_flowrun.tasks.wait_loop import LOG_TAIL
 from tests.server.support import GraphQL
 from tests.stores import execute
 

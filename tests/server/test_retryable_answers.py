@@ -22,7 +22,8 @@ import requests
 
 from tasks_flowrun.server.graphql.budget import Budget
 from tests.helpers import stop_process, wait_until
-from tests.postgres_cluster import Cluster, free_port
+from tasks_flowrun.net import free_port
+from tests.postgres_cluster import Cluster
 
 
 PROJECT = "mutation($input: create_project_input!) { create_project(input: $input) { id } }"

@@ -18,9 +18,9 @@ from typing import Dict, List
 import pytest
 import requests
 from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext
 
-from tasks_flowrun.server.storage.database import open_database
+from tasks_flowrun.server.storage.stores import open_database
 from tasks_flowrun.server.storage.migrations import FIRST_REVISION, head_revision
 from tasks_flowrun.server.storage.tables import metadata
 from tests.test_cli import cli_command, cli_env, start_server, stop

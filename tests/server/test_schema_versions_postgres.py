@@ -5,9 +5,9 @@ import warnings
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext
 
-from tasks_flowrun.server.storage.database import open_database
+from tasks_flowrun.server.storage.stores import open_database
 from tasks_flowrun.server.storage.migrations import SchemaVersionError, head_revision
 from tasks_flowrun.server.storage.tables import metadata
 from tests import stores

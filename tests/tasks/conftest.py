@@ -70,7 +70,7 @@ def fresh_flow_cache():
 def polling_only(server):
     """The plugin treats the session's backend as one without pushed changes (as Prefect
     Server is): waits poll, as they do there."""
-    from tasks_flowrun.client.changes import ChangeStream
+    from tasks_flowrun.client.change_stream import ChangeStream
 
     ChangeStream(Client(api_server=server.url)).give_up()
     yield
@@ -87,7 +87,7 @@ def requests_counter(server, monkeypatch):
     the root fields come from the queries' text. The server's own counter must have seen at
     least as many requests.
     """
-    from tasks_flowrun.client.changes import ChangeStream
+    from tasks_flowrun.client.change_stream import ChangeStream
 
     sent: List[str] = []
     real_request = Client._request

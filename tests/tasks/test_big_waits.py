@@ -10,7 +10,7 @@ import prefect
 from prefect.engine import state as states
 
 from tasks_flowrun import create_flow_run, wait_for_flow_run
-from tasks_flowrun.client import changes
+from tasks_flowrun.client import change_stream
 from tasks_flowrun.server.storage.rows import fetch_row, insert_rows
 from tests.tasks.conftest import register_script
 
@@ -51,13 +51,13 @@ def test_a_wait_on_twenty_thousand_runs(client, project, server, requests_counte
         client.set_flow_run_state(run_id, states.Running("working"))
     ids = _clone_finished(server, running[0], MANY - 2) + running
     holding = threading.Event()
-    real_wait = changes.ChangeStream.wait
+    real_wait = change_stream.ChangeStream.wait
 
     def spy(stream, *args, **kwargs):
         holding.set()
         return real_wait(stream, *args, **kwargs)
 
-    monkeypatch.setattr(changes.ChangeStream, "wait", spy)
+    monkeypatch.setattr(change_stream.ChangeStream, "wait", spy)
 
     def finish_once_held():
         holding.wait(120)
@@ -78,19 +78,19 @@ def test_a_wait_on_twenty_thousand_runs(client, project, server, requests_counte
 
 
 def test_sets_forgotten_by_the_backend_are_registered_again(client, project, server, monkeypatch):
-    monkeypatch.setattr(changes, "CHUNK", 2)  # 5 runs: 3 registered sets
+    monkeypatch.setattr(change_stream, "CHUNK", 2)  # 5 runs: 3 registered sets
     ids = _children(project, 5)
     for run_id in ids:
         client.set_flow_run_state(run_id, states.Running("working"))
     route = _watch_route(server)
     registered = []
-    real_register = changes.ChangeStream._register
+    real_register = change_stream.ChangeStream._register
 
     def spy(stream, index):
         registered.append(index)
         return real_register(stream, index)
 
-    monkeypatch.setattr(changes.ChangeStream, "_register", spy)
+    monkeypatch.setattr(change_stream.ChangeStream, "_register", spy)
 
     def forget_then_finish():
         time.sleep(0.5)

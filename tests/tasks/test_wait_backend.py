@@ -12,7 +12,7 @@ from prefect.backend import FlowRunView
 from prefect.engine import state as states
 
 from tasks_flowrun import WaitForFlowRun, create_flow_run, wait_for_flow_run
-from tasks_flowrun.tasks import watcher
+from tasks_flowrun.tasks import wait_loop
 from tasks_flowrun.tasks.errors import WaitTimeoutError
 from tests.helpers import wait_until
 from tests.tasks.conftest import register_script
@@ -157,7 +157,7 @@ def test_streams_state_changes_and_logs_prefixed_by_child_name(make_children, cl
 
 def test_warns_when_no_agent_has_matching_labels(make_children, client, captured, agent, monkeypatch):
     wait_until(lambda: client.graphql({"query": {"agent": {"id"}}}).data.agent, timeout=60, what="agent registered")
-    monkeypatch.setattr(watcher, "AGENT_WARNING_AFTER", 0.5)
+    monkeypatch.setattr(wait_loop, "AGENT_WARNING_AFTER", 0.5)
     [child] = make_children(1, labels=["nowhere-xyz"])
     with pytest.raises(WaitTimeoutError):
         wait_for_flow_run.run(flow_run_id=child, max_duration=1.5)

@@ -12,7 +12,7 @@ from prefect import Flow
 from prefect.engine import state as states
 
 from tasks_flowrun import WaitForFlowRun, create_flow_run, wait_for_flow_run
-from tasks_flowrun.tasks import watcher
+from tasks_flowrun.tasks import wait_loop
 from tasks_flowrun.tasks.errors import FlowRunDeletedError, WaitTimeoutError
 from tests.tasks.conftest import register_script
 
@@ -87,7 +87,7 @@ def test_a_lost_notification_costs_at_most_the_check_interval(children, client, 
     assert [c[0] for c in lost] == [ids[2]]  # its change to Success was never announced
     assert all(v.state.is_successful() for v in views)
     # found by the first check, 2 s after the wait began (the change came at 1 s)
-    assert returned - done["at"] < watcher.CHECK_FIRST + 1.0, returned - done["at"]
+    assert returned - done["at"] < wait_loop.CHECK_FIRST + 1.0, returned - done["at"]
     # registration, the first read, one hold that timed out with the versions, one read
     waits = {k: v for k, v in counted.fields.items() if k != "set_flow_run_states"}  # the finishing thread's
     assert waits == {"watch": 2, "flow_run": 2}, counted.fields
@@ -102,7 +102,7 @@ def test_checks_come_at_a_growing_interval_on_a_quiet_wait(children, requests_co
     # holds of 2 s, then 4 s (each ending with a check of the versions), then the last 1.5 s;
     # nothing else: no poll
     assert counted.fields == {"watch": 1 + 3, "flow_run": 1}, counted.fields
-    assert watcher.CHECK_FIRST * watcher.CHECK_FACTOR ** 5 >= watcher.CHECK_MAX == 60.0
+    assert wait_loop.CHECK_FIRST * wait_loop.CHECK_FACTOR ** 5 >= wait_loop.CHECK_MAX == 60.0
 
 
 def test_a_child_deleted_while_waited_on_ends_the_wait_naming_it(children, client):
@@ -124,7 +124,7 @@ def test_an_unannounced_deletion_is_found_by_the_check(children, client, lossy_f
     started = time.monotonic()
     with pytest.raises(FlowRunDeletedError, match="was deleted while this task waited for it"):
         wait_for_flow_run.run(flow_run_id=child, max_duration=30)
-    assert lost and time.monotonic() - started < watcher.CHECK_FIRST + 1.5
+    assert lost and time.monotonic() - started < wait_loop.CHECK_FIRST + 1.5
 
 
 def test_a_waiting_task_fails_saying_its_child_was_deleted(children, client):

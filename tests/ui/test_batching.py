@@ -3,7 +3,7 @@ from typing import Any, Dict, List
 
 import requests
 
-from tasks_flowrun.server.batch import MAX_OPERATIONS
+from tasks_flowrun.server.http.batch import MAX_OPERATIONS
 from tests.server.support import assert_clean_message
 
 HELLO = {"operationName": "Hello", "query": "query Hello { hello }", "variables": {}}

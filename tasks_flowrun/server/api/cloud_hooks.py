@@ -4,28 +4,26 @@ A hook names the states it answers (upper case), optionally one flow version gro
 where to send the news: a webhook (the event as JSON), a Slack webhook, a Prefect message
 (a `message` row, the UI's notifications), Twilio text messages or a PagerDuty event.
 
-Calls happen after the state change has committed, in a few background threads with short
-HTTP timeouts (`call_hooks_after_commit`): a slow or failing hook never slows or fails the
-state change, and a state change that rolls back calls nothing. `test_cloud_hook` sends a
-sample event at once and reports the outcome.
+The rules live here, with no network I/O: a committed state change is queued in this
+process's outbox (`queue_hooks_after_commit`; a state change that rolls back queues
+nothing), and `services/cloud_hook_delivery.py` calls the matching hooks in a few background
+threads with short HTTP timeouts, so a slow or failing hook never slows or fails the state
+change. `test_cloud_hook` builds a sample event here; the delivery service sends it.
 """
 import logging
 import threading
 import uuid
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
-from urllib.parse import urlsplit
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
-import requests
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
 from ..storage.database import Database, after_commit
 from ..storage.rows import delete_rows, fetch_row, fetch_rows
 from .errors import ApiError, NotFound
-from .messages import create_message
 from .names import generate_run_name
 from .records import insert, update
 
@@ -36,24 +34,10 @@ ALL_STATES = frozenset(cls.__name__.upper() for cls in prefect_states.State.chil
 TWILIO_KEYS = {"account_sid", "auth_token", "messaging_service_sid", "to"}
 PAGERDUTY_KEYS = {"api_token", "routing_key", "severity"}
 PAGERDUTY_SEVERITIES = ("info", "warning", "error", "critical")
-# Where Twilio and PagerDuty are reached (module attributes, so a test can aim them at a
-# local server).
-TWILIO_API = "https://api.twilio.com/2010-04-01"
-PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-# Prefect Server's seconds per request (its Slack calls get 1).
-TIMEOUT = 2.0
-SLACK_TIMEOUT = 1.0
-# Background calls: at most WORKERS at once; past MAX_PENDING waiting, new ones are dropped
-# (and logged) rather than piling up behind a hook that hangs.
-WORKERS = 4
-MAX_PENDING = 1000
+MAX_PENDING = 1000  # state changes waiting for their hooks; past it, new ones are dropped (and logged)
 TEST_STATES = {"SCHEDULED": prefect_states.Scheduled, "SUBMITTED": prefect_states.Submitted,
                "RUNNING": prefect_states.Running, "SUCCESS": prefect_states.Success,
                "FAILED": prefect_states.Failed}
-
-
-class HookError(Exception):
-    """A hook that could not be called (its message is `test_cloud_hook`'s error)."""
 
 
 # -- hooks ------------------------------------------------------------------------------
@@ -150,164 +134,95 @@ def state_change_event(run: Dict[str, Any], flow: Optional[Dict[str, Any]],
     return _event(flow_run, _flow_part(flow), _tenant_part(tenant), state)
 
 
-DEFAULT_LINK_BASE = "http://localhost:4200"  # for a database no app set one for (Prefect Server's default)
-_link_bases: "weakref.WeakKeyDictionary[Database, str]" = weakref.WeakKeyDictionary()
+# -- the outbox: state changes whose hooks are to be called -----------------------------
 
 
-def set_link_base(db: Database, url: str) -> None:
-    """Where run links in the hook messages of `db`'s backend point: Prefect's
-    `server.ui.endpoint` when set, else the backend's own web page (`ServerSettings.link_base`);
-    its app sets it at start (per database: several backends may share a process)."""
-    _link_bases[db] = url.rstrip("/")
+class HookOutbox:
+    """Flow runs (as they were right after a committed state change) whose matching hooks
+    are to be called, in order, for the delivery service (services/cloud_hook_delivery.py)
+    of this process; past MAX_PENDING waiting, new ones are dropped (and logged) rather than
+    piling up behind a hook that hangs."""
+
+    def __init__(self, limit: int = MAX_PENDING) -> None:
+        self.limit = limit
+        self._runs: Deque[Dict[str, Any]] = deque()
+        self._ready = threading.Condition()
+        self.closed = False
+
+    def put(self, run: Dict[str, Any]) -> None:
+        with self._ready:
+            if len(self._runs) >= self.limit:
+                logger.warning("A cloud hook call was dropped: %d calls are waiting already", len(self._runs))
+                return
+            self._runs.append(run)
+            self._ready.notify()
+
+    def take(self, timeout: float) -> Optional[Dict[str, Any]]:
+        """The oldest run waiting, or None after `timeout` seconds (or once closed)."""
+        with self._ready:
+            if not self._runs and not self.closed:
+                self._ready.wait(timeout)
+            return self._runs.popleft() if self._runs else None
+
+    def close(self) -> None:
+        with self._ready:
+            self.closed = True
+            self._ready.notify_all()
 
 
-def _link(db: Database, event: Dict[str, Any]) -> str:
-    """The run's page, as Prefect's client prints it (`Client.get_cloud_url`)."""
-    base = _link_bases.get(db, DEFAULT_LINK_BASE)
-    return f"{base}/{event['tenant']['slug']}/flow-run/{event['flow_run']['id']}"
+_outboxes: "weakref.WeakKeyDictionary[Database, HookOutbox]" = weakref.WeakKeyDictionary()
 
 
-# -- calls ------------------------------------------------------------------------------
+def open_outbox(db: Database) -> HookOutbox:
+    """The outbox of `db`'s state changes in this process (its delivery service opens it:
+    without one, nothing is queued)."""
+    box = _outboxes.get(db)
+    if box is None or box.closed:
+        box = _outboxes[db] = HookOutbox()
+    return box
 
 
-def _post(url: str, timeout: float, **kwargs: Any) -> None:
-    if urlsplit(str(url)).scheme not in ("http", "https"):
-        raise HookError("Request URL is missing an 'http://' or 'https://' protocol.")
-    try:
-        requests.post(url, timeout=timeout, **kwargs)  # as on Server, the answer is not judged
-    except requests.RequestException as exc:
-        raise HookError(f"{type(exc).__name__}: {exc}") from None
+def close_outbox(db: Database) -> None:
+    box = _outboxes.pop(db, None)
+    if box is not None:
+        box.close()
 
 
-def _call_webhook(config: Dict[str, Any], event: Dict[str, Any]) -> None:
-    _post(config["url"], TIMEOUT, json={"event": event}, headers={"X-PREFECT-EVENT-ID": event["id"]})
-
-
-def _call_slack_webhook(config: Dict[str, Any], event: Dict[str, Any], link: str) -> None:
-    state = event["state"]
-    lines = [f"Run `{event['flow_run']['name']}` of flow `{event['flow']['name']}` entered a new state:",
-             f"*State:* `{state['state']}`",
-             f"*Message:* {(state.get('serialized_state') or {}).get('message')}",
-             f"*Link:* {link}"]
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines]
-    _post(config["url"], SLACK_TIMEOUT, json={"blocks": blocks})
-
-
-def _call_twilio(config: Dict[str, Any], event: Dict[str, Any], link: str) -> None:
-    body = (f"Run {event['flow_run']['name']} of flow {event['flow']['name']} entered a new state: "
-            f"{event['state']['state']}. \n Link: {link}")
-    sid = config["account_sid"]
-    for number in config["to"]:
-        _post(f"{TWILIO_API}/Accounts/{sid}/Messages.json", TIMEOUT, auth=(sid, config["auth_token"]),
-              data={"To": number, "From": config["messaging_service_sid"], "Body": body})
-
-
-def _call_pagerduty(config: Dict[str, Any], event: Dict[str, Any], link: str) -> None:
-    slug, state = event["tenant"]["slug"], event["state"]["state"]
-    run_name, flow_name = event["flow_run"]["name"], event["flow"]["name"]
-    details = {"flow": flow_name, "flow_run": run_name, "state": state,
-               "state_message": (event["state"].get("serialized_state") or {}).get("message") or "",
-               "tenant_slug": slug}
-    payload = {"summary": f"Run {run_name} entered a new state: {state}", "severity": config["severity"],
-               "source": f"cloud.prefect.io/{slug}", "component": flow_name, "group": run_name,
-               "class": f"State->{state}", "custom_details": details}
-    message = {"routing_key": config["routing_key"], "event_action": "trigger", "payload": payload,
-               "links": [{"href": link, "text": f"Flow Run {run_name}"}]}
-    _post(PAGERDUTY_EVENTS_URL, TIMEOUT, json=message, headers={"Authorization": f"Token token={config['api_token']}"})
-
-
-def _call_prefect_message(db: Database, event: Dict[str, Any]) -> None:
-    with db.write() as conn:
-        create_message(conn, event["tenant"]["id"], "CLOUD_HOOK", {"event": event, "type": "CLOUD_HOOK"})
-
-
-def call_hook(db: Database, hook: Dict[str, Any], event: Dict[str, Any]) -> None:
-    """Send `event` the way `hook` says; HookError (or ApiError) when that failed."""
-    config = hook.get("config") or {}
-    if hook["type"] == "WEBHOOK":
-        _call_webhook(config, event)
-    elif hook["type"] == "SLACK_WEBHOOK":
-        _call_slack_webhook(config, event, _link(db, event))
-    elif hook["type"] == "TWILIO":
-        _call_twilio(config, event, _link(db, event))
-    elif hook["type"] == "PAGERDUTY":
-        _call_pagerduty(config, event, _link(db, event))
-    elif hook["type"] == "PREFECT_MESSAGE":
-        _call_prefect_message(db, event)
-    else:
-        raise HookError("Invalid type")
-
-
-# -- after a state change ---------------------------------------------------------------
-
-_pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tasks-flowrun-hooks")
-_pending = 0
-_pending_lock = threading.Lock()
-
-
-def call_hooks_after_commit(conn: Connection, run: Dict[str, Any]) -> None:
-    """Once this transaction commits, call the hooks matching `run`'s new state (in the
-    background: the state change never waits for them)."""
+def queue_hooks_after_commit(conn: Connection, run: Dict[str, Any]) -> None:
+    """Once this transaction commits, queue `run`'s new state for its hooks (the state
+    change never waits for them; one that rolls back queues nothing)."""
     snapshot = dict(run)
-    after_commit(conn, lambda db: _in_background(_call_matching_hooks, db, snapshot))
+    after_commit(conn, lambda db: _queue(db, snapshot))
 
 
-def _in_background(fn: Any, *args: Any) -> None:
-    """Run `fn(*args)` in the pool, unless MAX_PENDING calls are waiting already."""
-    global _pending
-    with _pending_lock:
-        if _pending >= MAX_PENDING:
-            logger.warning("A cloud hook call was dropped: %d calls are waiting already", _pending)
-            return
-        _pending += 1
-
-    def run() -> None:
-        global _pending
-        try:
-            fn(*args)
-        except Exception:
-            logger.exception("A cloud hook call failed")
-        finally:
-            with _pending_lock:
-                _pending -= 1
-
-    try:
-        _pool.submit(run)
-    except RuntimeError:  # the interpreter is shutting down
-        with _pending_lock:
-            _pending -= 1
+def _queue(db: Database, run: Dict[str, Any]) -> None:
+    box = _outboxes.get(db)
+    if box is not None:
+        box.put(run)
 
 
-def _call_matching_hooks(db: Database, run: Dict[str, Any]) -> None:
+def hooks_to_call(db: Database, run: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any]]]:
+    """The hooks matching `run`'s new state, and the event they are sent (none: no event)."""
     with db.read() as conn:
         # most backends have no hook: one look at the (small) hook table, nothing more
         if not fetch_rows(conn, "cloud_hook", ("id",), limit=1, tenant_id=str(run["tenant_id"]), active=True):
-            return
+            return [], None
         flow = fetch_row(conn, "flow", id=run["flow_id"])
         hooks = matching_hooks(conn, run["tenant_id"], (flow or {}).get("version_group_id"), run["state"] or "")
         if not hooks:
-            return
+            return [], None
         tenant = fetch_row(conn, "tenant", id=run["tenant_id"])
-    event = state_change_event(run, flow, tenant)
-    for hook in hooks:  # each on its own: a hook that hangs delays no other
-        _in_background(_call_one, db, hook, event, run.get("id"))
-
-
-def _call_one(db: Database, hook: Dict[str, Any], event: Dict[str, Any], flow_run_id: Any) -> None:
-    try:
-        call_hook(db, hook, event)
-    except Exception as exc:
-        logger.warning("Cloud hook %s (%s) failed for flow run %s: %s", hook["id"], hook["type"], flow_run_id, exc)
+    return hooks, state_change_event(run, flow, tenant)
 
 
 # -- test_cloud_hook --------------------------------------------------------------------
 
 
-def test_cloud_hook(db: Database, cloud_hook_id: str, flow_run_id: Optional[str] = None,
-                    state_type: Optional[str] = None) -> None:
-    """Send a sample event to a hook now (whatever its states): about `flow_run_id` if given
-    (its next version in the sample state), else about a made-up run of a made-up flow. The
-    state is Success unless `state_type` names another. Raises when the call failed."""
+def test_event(db: Database, cloud_hook_id: str, flow_run_id: Optional[str] = None,
+               state_type: Optional[str] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The hook and the sample event `test_cloud_hook` sends it now (whatever its states):
+    about `flow_run_id` if given (its next version in the sample state), else about a
+    made-up run of a made-up flow. The state is Success unless `state_type` names another."""
     cls = TEST_STATES.get(state_type or "", prefect_states.Success)
     serialized = cls(f"Test {cls.__name__.lower()} state").serialize()
     state = {"version": 1, "state": serialized["type"], "serialized_state": serialized}
@@ -321,7 +236,7 @@ def test_cloud_hook(db: Database, cloud_hook_id: str, flow_run_id: Optional[str]
             event = _event({"id": str(uuid.uuid4()), "name": generate_run_name()},
                            {"id": str(uuid.uuid4()), "name": "Cloud Hook Test Flow"},
                            {"id": hook["tenant_id"], "slug": "test-slug"}, state, is_test_event=True)
-    call_hook(db, hook, event)
+    return hook, event
 
 
 def _test_event_of_run(conn: Connection, flow_run_id: str, serialized: Dict[str, Any],

@@ -5,7 +5,7 @@ import pendulum
 from prefect.engine.state import Scheduled
 from sqlalchemy.engine import Connection
 
-from ..changes import QUEUE
+from ..change_feed import QUEUE
 from ..storage.database import note_change
 from ..storage.rows import ConstraintError, fetch_row, fetch_rows, insert_rows
 from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key

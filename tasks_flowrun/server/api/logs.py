@@ -3,7 +3,7 @@ from typing import Any, Dict, List
 
 from sqlalchemy.engine import Connection
 
-from ..changes import LOGS
+from ..change_feed import LOGS
 from ..storage.database import note_change
 from ..storage.rows import insert_rows
 from ..timestamps import clock

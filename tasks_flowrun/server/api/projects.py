@@ -3,7 +3,7 @@ from typing import Any, Dict, Optional
 
 from sqlalchemy.engine import Connection
 
-from ..storage.rows import delete_rows, fetch_row, fetch_rows
+from ..storage.rows import fetch_row
 from .errors import ApiError, NotFound, Uniqueness
 from .records import insert, update
 
@@ -34,18 +34,6 @@ def create_project(conn: Connection, tenant_id: str, name: str, description: Opt
     if fetch_row(conn, "project", tenant_id=tenant_id, name=name) is not None:
         raise Uniqueness()
     return insert(conn, "project", tenant_id=tenant_id, name=name, description=description)["id"]
-
-
-def delete_project(conn: Connection, project_id: str) -> bool:
-    """Delete a project with its flows and their runs (Prefect Server's cascade); False for
-    an unknown project."""
-    from .flows import delete_flow  # flows import this module
-
-    if fetch_row(conn, "project", id=str(project_id)) is None:
-        return False
-    for flow in fetch_rows(conn, "flow", ["id"], project_id=str(project_id)):
-        delete_flow(conn, flow["id"])
-    return delete_rows(conn, "project", "id", [str(project_id)]) > 0
 
 
 def set_project_name(conn: Connection, project_id: str, name: str) -> str:

@@ -24,7 +24,7 @@ What happens to a dead run, like Prefect Server's ZombieKiller and Lazarus toget
   it and the rerun executes exactly the unfinished work. Every unfinished task run's
   version changes: the process judged dead cannot start a task afterwards (locking.py).
   Successful task runs keep their states and results, except upstream ones whose value
-  the rerun needs and that was never persisted (see `tasks_flowrun.reruns`).
+  the rerun needs and that was never persisted (see `tasks_flowrun.rerun_plan`).
 - After `max_resurrections` reschedules (or when the flow group disables Lazarus), its
   Running task runs and the run itself become Failed, with a message that says why.
 
@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional
 from prefect.engine.state import Cancelled, Failed, Pending, Retrying, Scheduled
 from sqlalchemy.engine import Connection
 
-from ...reruns import task_runs_to_rerun
+from ...rerun_plan import task_runs_to_rerun
 from ..storage.rows import fetch_row, fetch_rows
 from ..storage.runs import active_runs, latest_submitted_versions, retry_count
 from ..timestamps import clock, to_datetime

@@ -10,12 +10,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from prefect.engine import state as prefect_states
 from sqlalchemy.engine import Connection
 
-from ..changes import QUEUE
+from ..change_feed import QUEUE
 from ..storage.rows import fetch_row, fetch_rows
 from ..storage.database import note_change
 from ..storage.runs import child_runs
 from ..timestamps import TimestampError, clock, to_utc_text
-from .cloud_hooks import call_hooks_after_commit
+from .cloud_hooks import queue_hooks_after_commit
 from .errors import ApiError
 from .locking import bump_task_runs, check_not_running, check_running, check_submitted, locking_enabled
 from .records import insert, update
@@ -129,7 +129,7 @@ def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agen
     previous = run["state"]
     serialized = _keep_cancelled_with_parent(run, cls, serialized)
     record_state(conn, "flow_run", run, serialized)
-    call_hooks_after_commit(conn, run)  # in the background, once committed
+    queue_hooks_after_commit(conn, run)  # delivered in the background, once committed
     if cls is prefect_states.Submitted and agent_id:
         update(conn, "flow_run", run["id"], agent_id=agent_id)
     if _is_requeue(cls, previous):

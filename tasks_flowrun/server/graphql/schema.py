@@ -5,7 +5,7 @@ from typing import cast
 
 from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
 
-from .resolvers import flows, hooks, misc, registration, runs, tables, ui
+from .resolvers import agents_logs_artifacts, flows, hooks, info_queries, registration, runs, tables, ui
 from .scalars import SCALARS
 from .tables_sdl import tables_sdl
 
@@ -26,9 +26,10 @@ def build() -> GraphQLSchema:
     tables.attach(schema)
     query = cast(GraphQLObjectType, schema.query_type)
     mutation = cast(GraphQLObjectType, schema.mutation_type)
-    for name, resolve in {**misc.QUERY_RESOLVERS, **ui.QUERY_RESOLVERS}.items():
+    for name, resolve in {**info_queries.QUERY_RESOLVERS, **ui.QUERY_RESOLVERS}.items():
         query.fields[name].resolve = resolve
-    mutations = {**registration.RESOLVERS, **flows.RESOLVERS, **runs.RESOLVERS, **misc.RESOLVERS, **hooks.RESOLVERS}
+    mutations = {**registration.RESOLVERS, **flows.RESOLVERS, **runs.RESOLVERS, **agents_logs_artifacts.RESOLVERS,
+                 **hooks.RESOLVERS}
     missing = set(mutation.fields) - set(mutations)
     if missing:
         raise RuntimeError(f"Mutations without a resolver: {sorted(missing)}")

@@ -3,9 +3,17 @@ one server process that leads the database's services (every process on SQLite; 
 time on PostgreSQL, see `Database.leads`)."""
 import logging
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 logger = logging.getLogger("tasks_flowrun.server")
+
+
+class Service(Protocol):
+    """What the app starts with itself and stops with itself (app.py)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class PeriodicService:

@@ -1,6 +1,6 @@
 """The backend's database: what both stores offer (reads, serialized-or-locked write
-transactions, the change feed, leadership of the background services), and
-`open_database`, which picks the store from the `--database` value.
+transactions, the change feed, leadership of the background services); `stores.py`'s
+`open_database` picks the store from the `--database` value.
 
 - SQLite (`sqlite_store.py`): a file, one writer at a time, one server process.
 - PostgreSQL (`postgres_store.py`): a `postgresql://` URL; any number of server processes
@@ -12,14 +12,12 @@ few that differ).
 """
 import logging
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from ..changes import STATE, ChangeFeed
-from ..settings import is_database_url
+from ..change_feed import STATE, ChangeFeed
 from .migrations import SchemaUpgrade
 from .presence import Peer
 
@@ -51,7 +49,7 @@ def database_unavailable(exc: BaseException) -> bool:
 
 def note_change(conn: Connection, flow_run_id: str, kind: str = STATE, due: Optional[str] = None) -> None:
     """Note, in the current write transaction, that a flow run's state changed (or it got
-    logs, was deleted, or entered a queue state: `kind`, see `server/changes.py`; a QUEUE
+    logs, was deleted, or entered a queue state: `kind`, see `server/change_feed.py`; a QUEUE
     note says when the run is due, `due` as stored timestamp text, default now): published
     to the database's `changes` feed once the transaction commits (on PostgreSQL, to every
     server process on the database)."""
@@ -92,7 +90,7 @@ def run_after_commit(db: "Database", callbacks: List[Callable[["Database"], None
 
 class Database:
     """A store shared by all request threads of the process; `changes` tells the flow runs
-    that committed writes changed (see `server/changes.py`)."""
+    that committed writes changed (see `server/change_feed.py`)."""
 
     engine: Engine
     store = ""  # "sqlite" or "postgresql"
@@ -157,18 +155,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def open_database(target: Union[str, Path], statement_timeout: Optional[float] = None,
-                  sqlite_synchronous: str = "normal") -> Database:
-    """The store for `target`: a `postgresql://user:pass@host:port/db` URL, or a SQLite file
-    path (created if missing); its schema brought to the newest revision. On PostgreSQL
-    `statement_timeout` (seconds) bounds every statement; on SQLite `sqlite_synchronous`
-    ("normal" or "full") says whether each commit is also synced to disk."""
-    if is_database_url(target):
-        from .postgres_store import PostgresDatabase
-
-        return PostgresDatabase(str(target), statement_timeout)
-    from .sqlite_store import SQLiteDatabase
-
-    return SQLiteDatabase(Path(target).expanduser(), sqlite_synchronous)

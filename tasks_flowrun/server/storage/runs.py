@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..changes import DELETED
+from ..change_feed import DELETED
 from .database import note_change
 from .jsonsql import PARENT_KEY, key_text, labels_fit
 from .rows import delete_rows, fetch_rows, insert_rows

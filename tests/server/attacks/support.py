@@ -17,7 +17,7 @@ import requests
 
 from tests.helpers import stop_process, wait_until
 from tests.server.support import assert_clean_message
-from tasks_flowrun.server.embedded import find_free_port
+from tasks_flowrun.net import free_port
 from tests.stores import fresh_database
 
 LAUNCH = """
@@ -87,7 +87,7 @@ class Target:
 
 
 def start_target(tmp: Path) -> Target:
-    port = find_free_port()
+    port = free_port()
     database = fresh_database(tmp, "attacked")
     proc = subprocess.Popen(
         [sys.executable, "-c", LAUNCH, str(port), str(database), str(REQUEST_TIMEOUT), str(HEADER_TIMEOUT)],

@@ -71,7 +71,7 @@ def test_healthy_requests_are_served_while_a_slow_one_runs(target: Target, crowd
 
 @pytest.mark.sqlite_only  # SQLite's interrupt of a running statement (PostgreSQL: statement_timeout)
 def test_an_interrupted_write_transaction_rolls_back_whole(tmp_path):
-    from tasks_flowrun.server.storage.database import open_database
+    from tasks_flowrun.server.storage.stores import open_database
     from tasks_flowrun.server.storage.rows import insert_rows, interruptible
 
     db = open_database(tmp_path / "interrupted.db")

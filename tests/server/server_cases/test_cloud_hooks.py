@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterator, List
 import pytest
 from prefect.engine.state import Failed, Running, Submitted, Success
 
-from tasks_flowrun.server.api import cloud_hooks
+from tasks_flowrun.server.services import cloud_hook_delivery
 from tests.server.server_cases.calls import count, mutate, ok, refused, row, rows
 from tests.server.server_cases.hook_sink import HookSink, SilentPort, basic_auth, refused_url
 from tests.server.support import GraphQL
@@ -210,7 +210,7 @@ class TestTestWebhook:
     @pytest.mark.parametrize("state_type", STATE_TYPES)
     def test_test_twilio_cloud_hook(self, gql, tenant_id, create_hook, version_group_id, flow_id, flow_run_id,
                                     monkeypatch, sink, state_type):
-        monkeypatch.setattr(cloud_hooks, "TWILIO_API", sink.url + "/2010-04-01")
+        monkeypatch.setattr(cloud_hook_delivery, "TWILIO_API", sink.url + "/2010-04-01")
         hook_id = create_hook(type="TWILIO", states=[state_type], version_group_id=version_group_id, config={
             "account_sid": "test_sid", "auth_token": "test_auth_token",
             "messaging_service_sid": "test_messaging_service_sid", "to": ["+15555555555"]})
@@ -230,7 +230,7 @@ class TestTestWebhook:
     @pytest.mark.parametrize("state_type", STATE_TYPES)
     def test_test_pagerduty_cloud_hook(self, gql, tenant_id, create_hook, version_group_id, flow_id, flow_run_id,
                                        monkeypatch, sink, state_type):
-        monkeypatch.setattr(cloud_hooks, "PAGERDUTY_EVENTS_URL", sink.url + "/v2/enqueue")
+        monkeypatch.setattr(cloud_hook_delivery, "PAGERDUTY_EVENTS_URL", sink.url + "/v2/enqueue")
         hook_id = create_hook(type="PAGERDUTY", states=[state_type], version_group_id=version_group_id, config={
             "api_token": "test_api_token", "routing_key": "test_routing_key", "severity": "info"})
         assert send_test_event(gql, hook_id, flow_run_id=flow_run_id, state_type=state_type)["success"] is True

@@ -2,6 +2,7 @@
 from typing import Any, Dict
 
 from ...api import cloud_hooks, messages
+from ...services.cloud_hook_delivery import send_hook
 from .base import mutation
 
 
@@ -29,12 +30,15 @@ def set_cloud_hook_inactive(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def test_cloud_hook(_root: Any, info: Any, input: Dict[str, Any]) -> Dict[str, Any]:
-    """Not one write transaction: the hook is called (over HTTP) outside any. As on Prefect
-    Server, whatever goes wrong is the payload's error, never a GraphQL error."""
-    info.context.budget.check()
+    """Not one write transaction: the hook is called (over HTTP, by the delivery service's
+    `send_hook`) outside any. As on Prefect Server, whatever goes wrong is the payload's
+    error, never a GraphQL error."""
+    ctx = info.context
+    ctx.budget.check()
     try:
-        cloud_hooks.test_cloud_hook(info.context.db, input["cloud_hook_id"], input.get("flow_run_id"),
-                                    input.get("state_type"))
+        hook, event = cloud_hooks.test_event(ctx.db, input["cloud_hook_id"], input.get("flow_run_id"),
+                                             input.get("state_type"))
+        send_hook(ctx.db, hook, event, ctx.settings.link_base)
     except Exception as exc:
         return {"success": False, "error": str(exc)}
     return {"success": True, "error": None}

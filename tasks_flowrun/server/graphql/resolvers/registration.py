@@ -1,7 +1,7 @@
 """Mutations for tenants, projects and flow registration."""
 from typing import Any, Dict
 
-from ...api import flows, projects, schedules
+from ...api import cascades, flows, projects, schedules
 from .base import mutation
 
 
@@ -18,7 +18,7 @@ def create_project(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 @mutation
 def delete_project(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": projects.delete_project(conn, input["project_id"]), "error": None}
+    return {"success": cascades.delete_project(conn, input["project_id"]), "error": None}
 
 
 def _create_flow(conn, input: Dict[str, Any], serialized: Dict[str, Any]) -> Dict[str, Any]:

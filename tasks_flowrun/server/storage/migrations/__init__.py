@@ -1,6 +1,7 @@
-"""Schema versions: Alembic revisions in `versions/`, applied at startup (no alembic.ini).
-One history for both stores: a revision that must differ per store asks
-`op.get_bind().dialect.name`.
+"""Schema versions: Alembic revisions in `versions/`, applied at startup through Alembic's
+public commands (`alembic.command.stamp`/`upgrade` with a `Config` made here, no
+alembic.ini; `env.py` runs them on the connection given). One history for both stores: a
+revision that must differ per store asks `op.get_bind().dialect.name`.
 
 `prepare_schema` brings a database to the newest revision:
 
@@ -24,8 +25,9 @@ from pathlib import Path
 from typing import Optional
 
 import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
@@ -51,8 +53,19 @@ class SchemaUpgrade:
         return f"database upgraded from schema {self.from_revision} to {self.to_revision}, {where}"
 
 
+FOLDER = Path(__file__).parent
+
+
 def scripts() -> ScriptDirectory:
-    return ScriptDirectory(str(Path(__file__).parent))
+    return ScriptDirectory(str(FOLDER))
+
+
+def _config(conn: Connection) -> Config:
+    """Alembic's configuration for running the commands on `conn` (read by env.py)."""
+    config = Config()
+    config.set_main_option("script_location", str(FOLDER).replace("%", "%%"))
+    config.attributes["connection"] = conn
+    return config
 
 
 def head_revision() -> str:
@@ -132,20 +145,14 @@ def prepare_schema(engine: Engine, path: Optional[Path]) -> Optional[SchemaUpgra
             if current is not None:
                 backup = _backup(path, current) if path is not None else None
                 upgrade = SchemaUpgrade(current, head, backup, stamped=recorded is None)
-
-            def steps(revision, _context):
-                # Alembic's own step planner; private, but Alembic has no public call that
-                # plans an upgrade without its command-line configuration
-                return script._upgrade_revs(head, revision)
-
-            context = MigrationContext.configure(conn, opts={"script": script, "fn": steps})
+            config = _config(conn)
             if recorded is None and current is not None:
-                context.stamp(script, current)
-            with Operations.context(context), warnings.catch_warnings():
+                command.stamp(config, current)
+            with warnings.catch_warnings():
                 # table rebuilds reflect the tables; the expression indexes they cannot
                 # reflect are created again by a later revision (0004)
                 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
-                context.run_migrations()
+                command.upgrade(config, head)
         except BaseException:
             _end(conn, commit=False)
             raise

@@ -186,6 +186,8 @@ class ChangeStream:
         if not isinstance(answer, dict):
             self.give_up()
             return None
+        if answer.get("errors"):  # refused (e.g. a wrong API key): poll this time
+            return None
         return answer
 
     def close(self) -> None:

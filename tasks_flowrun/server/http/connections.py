@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .settings import ServerSettings
+from ..settings import ServerSettings
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from graphql import GraphQLSchema
 from graphql.language import DocumentNode
 
-from .graphql.cost import CostLimits, check_cost
+from ..graphql.cost import CostLimits, check_cost
 
 MAX_OPERATIONS = 50  # the Prefect UI batches at most 25
 

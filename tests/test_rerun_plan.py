@@ -1,6 +1,6 @@
 """Which task runs rerun on a restart or a recovery: the failed ones, plus the successful
 upstream ones whose value they need and that was never persisted."""
-from tasks_flowrun.reruns import result_is_lost, task_runs_to_rerun
+from tasks_flowrun.rerun_plan import result_is_lost, task_runs_to_rerun
 
 
 def _run(run_id, task_id, state, location=None):

@@ -1,4 +1,4 @@
-"""Logs, agents, artifacts and the small custom queries."""
+"""The small custom queries: hello, api, reference_data, mapped_children, get_task_run_info."""
 from typing import Any, Dict, List, Tuple
 
 import prefect
@@ -6,43 +6,9 @@ from prefect.engine import state as prefect_states
 
 from .... import __version__
 
-from ...api import agents, logs, task_runs
+from ...api import task_runs
 from ...api.errors import ApiError
 from ..errors import UserError
-from .base import mutation
-
-
-@mutation
-def write_run_logs(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": logs.write_run_logs(conn, input["logs"]), "error": None}
-
-
-@mutation
-def register_agent(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"id": agents.register_agent(
-        conn, input.get("tenant_id") or ctx.tenant_id, input.get("name"), input.get("type"),
-        input.get("labels"), ctx.core_version, input.get("agent_config_id"),
-    )}
-
-
-@mutation
-def delete_agent(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": agents.delete_agent(conn, input["agent_id"]), "error": None}
-
-
-@mutation
-def create_task_run_artifact(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"id": task_runs.create_artifact(conn, input["task_run_id"], input["kind"], input["data"])}
-
-
-@mutation
-def update_task_run_artifact(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": task_runs.update_artifact(conn, input["task_run_artifact_id"], input["data"]), "error": None}
-
-
-@mutation
-def delete_task_run_artifact(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"success": task_runs.delete_artifact(conn, input["task_run_artifact_id"]), "error": None}
 
 
 def hello(_root: Any, _info: Any) -> str:
@@ -91,8 +57,5 @@ def get_task_run_info(_root: Any, info: Any, task_run_id: str) -> Dict[str, Any]
         raise UserError(str(exc), exc.code) from None
 
 
-RESOLVERS = {f.__name__: f for f in (
-    write_run_logs, register_agent, delete_agent, create_task_run_artifact, update_task_run_artifact, delete_task_run_artifact,
-)}
 QUERY_RESOLVERS = {"hello": hello, "api": api, "reference_data": reference_data,
                    "get_task_run_info": get_task_run_info, "mapped_children": mapped_children}

@@ -26,7 +26,7 @@ import prefect
 from prefect.engine import state as prefect_states
 
 from ..client import ChangeStream, FlowRunNotFoundError, read_flow_runs
-from ..client.changes import WatchAnswer
+from ..client.change_stream import WatchAnswer
 from .agents import explain_not_picked_up
 from .backoff import PollBackoff
 from .errors import FlowRunDeletedError, WaitTimeoutError
@@ -41,7 +41,7 @@ CHECK_MAX = 60.0  # the longest interval between two checks: what a lost notific
 CHECK_FACTOR = 2.0
 
 
-class Watcher:
+class WaitLoop:
     """
     Follow some flow runs until all are finished.
 

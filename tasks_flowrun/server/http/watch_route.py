@@ -38,17 +38,20 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Dict, Iterator, List, Optional
+from typing import Any, Collection, Dict, Iterator, List, Optional
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .api.states import QUEUE_STATES
-from .changes import ChangeFeed
-from .storage import watched
-from .storage.database import Database
-from .timestamps import TimestampError, to_datetime, to_utc_text
+from ..api.states import QUEUE_STATES
+from ..change_feed import ChangeFeed
+from ..metrics import Observed
+from ..storage import watched
+from ..storage.database import Database
+from ..timestamps import TimestampError, to_datetime, to_utc_text
+from .guard import Handler
+from .request_stats import RequestStats
 
 MAX_HOLD = 60.0  # seconds
 MAX_IDS = 10_000  # ids per request (clients chunk)
@@ -56,11 +59,9 @@ MAX_SETS = 1_000  # handles per request
 MAX_ROWS = 1_000  # rows per answer; a client reads the other changed runs itself
 INLINE_ROWS = 8  # on SQLite, rows read on the event loop itself (a WAL read never waits for a writer)
 MAX_TAIL = 10_000
-MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024  # bytes of a request body (the guard reads it)
 MAX_WAITERS = 5_000  # held requests at once; past it, new ones are answered at once
 MAX_SET_IDS = 1_000_000  # ids kept in registered sets (least recently used sets are dropped)
-
-Guard = Callable[[Request], Optional[Response]]
 
 
 def _refuse(message: str, status: int = 400) -> Response:
@@ -253,9 +254,9 @@ def _epoch(text: Optional[str]) -> Optional[float]:
     return moment.timestamp() if moment is not None else None
 
 
-def watch_endpoint(db: Database, guard: Guard) -> Callable:
-    """The `POST /watch` handler over `db`'s change feed; `guard` refuses unauthorized or
-    cross-site calls. The handler's `counters` say what answers cost."""
+def watch_route(db: Database, stats: RequestStats) -> Handler:
+    """The `POST /watch` handler over `db`'s change feed (behind the guard, which read the
+    body); `stats` counts its requests. The handler's `counters` say what answers cost."""
     feed = db.changes
     sets = IdSets()
     counters = WatchCounters(feed)
@@ -278,23 +279,11 @@ def watch_endpoint(db: Database, guard: Guard) -> Callable:
     def _hold(query: WatchQuery) -> float:
         return query.timeout if feed.waiting() < MAX_WAITERS else 0.0
 
-    async def watch(request: Request) -> Response:
-        refusal = guard(request)
-        if refusal is not None:
-            return refusal
-        chunks: List[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_BODY:
-                    return _refuse(f"Request body too large: the limit is {MAX_BODY:,} bytes.", 413)
-                chunks.append(chunk)
-        except ClientDisconnect:
-            return _refuse("The client disconnected.")
+    async def watch(request: Request, _seen: Observed) -> Response:
+        stats.record(["watch"])
         busy = time.perf_counter()
         try:
-            query = parse_query(b"".join(chunks))
+            query = parse_query(request.state.body)
         except ValueError as exc:  # json errors included
             return _refuse(f"Malformed watch request: {exc}.")
         if query.queue:

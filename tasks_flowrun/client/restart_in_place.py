@@ -4,7 +4,7 @@ A restart works as Prefect's UI restarts a flow run, with the standard API only,
 works against any Prefect 1 backend: the run's unsuccessful task runs (Failed, TimedOut,
 TriggerFailed, Cancelled, and Running ones left by a dead process) go back to Pending,
 successful ones keep their states and results (unless a rerun task needs a value that was
-never persisted: see `tasks_flowrun.reruns`), and the run is Scheduled to start now. The
+never persisted: see `tasks_flowrun.rerun_plan`), and the run is Scheduled to start now. The
 run keeps its id, so whoever holds the id (a parent's `wait_for_flow_run`, a user) follows
 the rerun, and a key never has more than one run.
 """
@@ -15,7 +15,7 @@ import pendulum
 import prefect
 from prefect.engine import state as states
 
-from ..reruns import task_runs_to_rerun
+from ..rerun_plan import task_runs_to_rerun
 from . import queries
 
 # Task run states a restart puts back to Pending (subclasses included: TimedOut,
