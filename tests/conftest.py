@@ -29,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow_fault: waits out heartbeat timeouts and grace periods around faults of "
                                        "processes, not of the store (`tox -e tests` runs these in a pass of their own, "
                                        "on SQLite; see tests/both_stores.py)")
+    config.addinivalue_line("markers", "postgresql_e2e: an end-to-end test that `tox -e tests` also runs on PostgreSQL "
+                                       "(the store's own change feed, idempotency, several server processes); other "
+                                       "e2e tests run on SQLite there (see tests/both_stores.py)")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

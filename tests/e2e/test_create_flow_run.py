@@ -9,7 +9,7 @@ from tests.e2e.support import FLOWS, register_script, run_logs, wait_for_run
 from tests.helpers import run_at_once, wait_until
 from tests.server.support import GraphQL, flow_metadata
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql_e2e]
 
 QUICK = FLOWS / "quick.py"
 

@@ -20,7 +20,7 @@ from tests.lifecycle.outages import ServerProcess
 from tests.lifecycle.test_backend_outages import PacedClient
 from tests.server.test_recovery import Backend, _post
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql_e2e]
 TIMEOUT = 8
 
 

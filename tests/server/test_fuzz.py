@@ -88,8 +88,9 @@ def _check(resp: requests.Response) -> None:
     assert resp.status_code in (200, 400), (resp.status_code, resp.text[:500])
     body = resp.json()
     assert "data" in body or "errors" in body, body
+    sent = resp.request.body.decode() if isinstance(resp.request.body, bytes) else str(resp.request.body or "")
     for error in body.get("errors") or []:
-        assert_clean_message(error["message"])
+        assert_clean_message(error["message"], sent)
         assert error.get("extensions", {}).get("code") != "INTERNAL_ERROR", error
 
 

@@ -12,7 +12,7 @@ from prefect.utilities.graphql import with_args
 from tests.helpers import wait_until
 from tests.tasks.conftest import register_script, runs_of_flow_named, task_runs, wait_finished
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql_e2e]
 
 
 def start(client: Client, flow_id: str, **parameters: Any) -> str:
