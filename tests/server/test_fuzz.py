@@ -1,7 +1,11 @@
 """Property-based fuzzing of the GraphQL API: random documents built from the schema's own
 fields and arguments, and random Hasura-style `where` / `order_by` inputs. Whatever is sent,
-the answer is JSON with `data` or `errors`, never a 500, never internals in a message."""
+the answer is JSON with `data` or `errors`, never a 500, never internals in a message.
+
+Each test tries 60 examples in the suite (a new seed every run); set
+`TASKS_FLOWRUN_FUZZ_EXAMPLES` (e.g. 2000) for a longer hunt."""
 import json
+import os
 import string
 from typing import Any
 
@@ -17,7 +21,7 @@ from tests.server.support import assert_clean_message
 SCHEMA = build()
 QUERY = SCHEMA.query_type
 TABLES = sorted(name for name, field in QUERY.fields.items() if "where" in field.args)  # lists and aggregates
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=int(os.environ.get("TASKS_FLOWRUN_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
 
 names = st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=12)
 scalars = st.one_of(
