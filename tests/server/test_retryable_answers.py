@@ -137,3 +137,29 @@ def test_a_request_that_finds_the_database_down_gets_a_503_and_succeeds_once_it_
         answered = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
             requests.post(server.url, json=body, timeout=30)), timeout=60, interval=1.0, what="the database back")
         assert answered.json()["data"]["create_project"]["id"]
+
+
+def test_a_write_whose_connection_the_database_drops_mid_transaction_is_retryable(postgres_admin_url, tmp_path):
+    """PostgreSQL restarting (or failing over) ends the server's connections inside their
+    transactions: the write fails with an error the backend answers as DATABASE_UNAVAILABLE
+    (which Prefect's client retries), not as an internal error of the cleanup that follows."""
+    import psycopg
+    import sqlalchemy as sa
+
+    from tasks_flowrun.server.storage.database import database_unavailable
+    from tasks_flowrun.server.storage.stores import open_database
+    from tests.stores import fresh_database
+
+    db = open_database(fresh_database(tmp_path, "dropped"))
+    try:
+        with pytest.raises(Exception) as raised:
+            with db.write() as conn:
+                pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+                with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                conn.execute(sa.text("SELECT 1"))
+        assert database_unavailable(raised.value), repr(raised.value)
+        with db.write() as conn:  # the next write gets a fresh connection
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        db.dispose()

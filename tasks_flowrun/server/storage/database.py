@@ -35,6 +35,8 @@ def database_unavailable(exc: BaseException) -> bool:
     statement refused on its merits (nor one the request's own budget interrupted)."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, sa_exc.PendingRollbackError):  # its connection was lost mid-transaction
+        return True
     if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         return False
     orig = getattr(exc, "orig", None) or exc
@@ -70,8 +72,14 @@ def after_commit(conn: Connection, callback: Callable[["Database"], None]) -> No
 def forget_noted(conn: Connection) -> None:
     """Drop what a transaction noted (changes, after-commit callbacks): it rolled back, or
     the pooled connection still holds an earlier transaction's notes."""
-    conn.info.pop(_CHANGES, None)
-    conn.info.pop(_AFTER_COMMIT, None)
+    if conn.invalidated:  # the database dropped it (restart, failover): it is discarded, notes and all
+        return
+    try:
+        info = conn.info
+    except sa_exc.PendingRollbackError:  # lost mid-transaction: the same
+        return
+    info.pop(_CHANGES, None)
+    info.pop(_AFTER_COMMIT, None)
 
 
 def take_after_commit(conn: Connection) -> List[Callable[["Database"], None]]:
