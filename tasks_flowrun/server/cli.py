@@ -3,7 +3,7 @@ import signal
 import socket
 import sys
 from types import FrameType
-from typing import List, Mapping, Optional, TextIO
+from typing import Callable, List, Mapping, Optional, TextIO
 
 import uvicorn
 
@@ -30,12 +30,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that prints one line once it listens and the database is ready."""
+    """A uvicorn server that prints one line once it listens and the database is ready, and
+    pauses recovery as soon as it is asked to stop: while it shuts down (waiting for the
+    requests in flight) it no longer hears flow runs, so their silence is no evidence."""
 
-    def __init__(self, config: uvicorn.Config, ready_line: str, out: TextIO) -> None:
+    def __init__(self, config: uvicorn.Config, ready_line: str, out: TextIO,
+                 on_exit: Optional[Callable[[], None]] = None) -> None:
         super().__init__(config)
         self.ready_line = ready_line
         self.out = out
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        if self.on_exit is not None and not self.should_exit:
+            self.on_exit()
+        super().handle_exit(sig, frame)
 
     async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
         await super().startup(sockets=sockets)
@@ -108,7 +117,9 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout, sources: Optional[
                   f"web page at {url}/; Ctrl-C to stop")
 
     config = uvicorn.Config(app, **uvicorn_options(settings))
-    server = AnnouncingServer(config, ready_line, out)
+    availability = app.state.availability
+    server = AnnouncingServer(config, ready_line, out, on_exit=lambda: availability.unavailable(
+        "shutdown", "the backend is shutting down"))
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.run(sockets=[sock])
