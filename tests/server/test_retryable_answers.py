@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -163,3 +164,30 @@ def test_a_write_whose_connection_the_database_drops_mid_transaction_is_retryabl
             assert conn.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         db.dispose()
+
+
+def test_a_stopping_server_pauses_recovery_at_once_and_stops_within_seconds(tmp_path):
+    """SIGTERM: from the moment the server is asked to stop it hears no flow run, so it judges
+    none dead (it says so), and it waits only a few seconds for requests in flight (a held
+    /watch would otherwise keep it, and its recovery, up for a minute)."""
+    from tests.stores import fresh_database
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "tasks_flowrun.cli", "server", "--port", str(port),
+                               "--database", str(fresh_database(tmp_path, "stopping"))],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: requests.get(url + "/health", timeout=1).ok, timeout=30, what="the server")
+        held = threading.Thread(target=lambda: requests.post(url + "/watch", json={
+            "flow_run_ids": [str(uuid.uuid4())], "timeout": 60}, timeout=90), daemon=True)
+        held.start()
+        time.sleep(1.0)
+        asked = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        assert time.monotonic() - asked < 10
+        assert server.returncode == 0
+        assert "Recovery paused: the backend is shutting down" in server.stdout.read()
+    finally:
+        stop_process(server)
