@@ -25,7 +25,10 @@ from .batch import BatchRefused, cost_refusal, decode_batch
 from .request_stats import RequestStats
 from .responses import error_response, json_response
 
-UNAVAILABLE_RETRY_AFTER = 2  # seconds a client waits before sending again a request the database could not serve
+# A request the database could not serve is answered 503 WITHOUT Retry-After: Prefect's
+# client (urllib3's Retry, 6 retries) would honour a Retry-After of a few seconds and give up
+# within ~15 s, where its own exponential backoff keeps retrying for about a minute (after 0,
+# 2, 4, 8, 16 and 32 s), long enough for a database restart or failover.
 DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running request is still there
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a UTF-16 surrogate
 MUTATION = re.compile(r"^\s*mutation\b", re.MULTILINE)  # a document that (probably) writes
@@ -112,7 +115,7 @@ class GraphQLRoute:
         result = self._result(document, body, headers, budget)
         seen.result(result)
         if only_unavailable(result):  # nothing was done: Prefect's client sends it again after a pause
-            return json_response(result, status=503, headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+            return json_response(result, status=503)
         return json_response(result)
 
     def _execute_batch(self, bodies: List[Dict[str, Any]], headers: Dict[str, str], budget: Budget,
@@ -130,7 +133,7 @@ class GraphQLRoute:
         for result in results:
             seen.result(result)
         if all(only_unavailable(result) for result in results):
-            return json_response(results, status=503, headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+            return json_response(results, status=503)
         return json_response(results)
 
     async def _run(self, request: Request, work: Callable[[Budget], Response], writes: bool) -> Response:
