@@ -9,7 +9,7 @@ Three passes:
 - SQLite, `slow_fault` tests: each waits out heartbeat timeouts and recovery grace periods (a
   minute or more) around faults of processes (the backend restarted or suspended, flow
   processes killed or starved) rather than of the store;
-- PostgreSQL: the suite less the `slow_fault` tests and less the end-to-end tests (`e2e`:
+- PostgreSQL: the store's tests (POSTGRESQL_PATHS below) less the `slow_fault` tests and less the end-to-end tests (`e2e`:
   real agents and flow processes driving the backend through the same GraphQL as on SQLite),
   except those marked `postgresql_e2e` (the store's own change feed and idempotency, several
   server processes on one database). The chaos suite (`tox -e chaos`) runs fan-outs through
@@ -73,9 +73,18 @@ def run(args: List[str]) -> int:
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
+# Without test paths among the arguments, the PostgreSQL pass runs the tests that exercise
+# the store (the API's reads and writes, recovery, the change feed, several server processes);
+# the command line, the web page, the agent's processes and the examples go through the same
+# API and run on SQLite.
+POSTGRESQL_PATHS = ["tests/server", "tests/scaleout", "tests/tasks", "tests/client", "tests/lifecycle"]
+
+
 def _start(name: str, args: List[str], label: str = "") -> Pass:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each line as soon as pytest writes it
     store, markers = PASSES[name]
+    if store == POSTGRESQL and not any(arg.startswith("tests") for arg in args):
+        args = [*args, *POSTGRESQL_PATHS]
     command = [sys.executable, "-m", "pytest", f"--store={store}", "-m", markers, "-o", f"cache_dir={_cache_dir(name)}",
                *args]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)

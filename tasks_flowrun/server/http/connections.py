@@ -51,18 +51,12 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-SHUTDOWN_GRACE_SECONDS = 3
-
-
 def uvicorn_options(settings: ServerSettings) -> Dict[str, Any]:
     """Keyword arguments for `uvicorn.Config` that bound idle and slow connections."""
     protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": settings.header_timeout})
     return {
         "http": protocol,
         "timeout_keep_alive": settings.keep_alive_timeout,
-        # a stop waits this long for requests in flight (held /watch requests would keep it
-        # up to a minute), then ends them: clients retry against the next process
-        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
         "h11_max_incomplete_event_size": 64 * 1024,  # request line + headers
         # logging is set up by the command (tasks_flowrun/logging_setup.py), not by uvicorn
         "log_config": None,
