@@ -96,12 +96,13 @@ def _run_one(bench: Bench, flow_id: str, x: int) -> Dict[str, Any]:
     run_id = bench.client.create_flow_run(flow_id=flow_id, parameters={"x": x})
     time.sleep(0.25)  # no request of this benchmark's meanwhile: the backend serves the agent alone
     stream = ChangeStream(bench.client)
+    pushed = stream.start([run_id])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         stamps = _stamps(bench, run_id)
         if stamps["state"] in FINISHED:
             return {"id": run_id, **stamps}
-        if stream.wait([run_id], hold=10) is None:
+        if not pushed or stream.wait(hold=10) is None:
             time.sleep(0.05)  # a backend without /watch
     raise RuntimeError(f"run {run_id} did not finish")
 
@@ -183,7 +184,7 @@ def _request_kinds(traces: List[Dict[str, Any]]) -> Counter:
 def _round_trips(bench: Bench, flow_id: str) -> Dict[str, float]:
     """Median round trip of each kind of request a child sends, on the idle backend."""
     import requests
-    from prefect.engine.state import Running, Success
+    from prefect.engine.state import Pending, Running, Success
 
     client = bench.client
     run_id = client.create_flow_run(flow_id=flow_id, parameters={"x": 0}, labels=["bench-no-agent"])
@@ -203,9 +204,10 @@ def _round_trips(bench: Bench, flow_id: str) -> Dict[str, float]:
     task_run = client.get_task_run_info(run_id, task_id)
     turn = [0]
 
-    def set_state() -> None:  # Running, Success, Running...: what a task run sends
+    def set_state() -> None:  # Pending, Running, Success, Pending...: what a task run sends (a
+        # finished task run only runs again from Pending: a late Running is refused)
         turn[0] += 1
-        client.set_task_run_state(task_run.id, Running() if turn[0] % 2 else Success())
+        client.set_task_run_state(task_run.id, (Pending(), Running(), Success())[turn[0] % 3])
 
     calls["set_task_run_states"] = set_state
     result = {}

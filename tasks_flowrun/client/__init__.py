@@ -7,6 +7,7 @@ from .errors import (
     FlowRunNotFoundError,
     ParentGoneError,
 )
+from .bulk_create import create_flow_runs
 from .child_runs import CREATED, CREATED_OR_RE_ATTACHED, RE_ATTACHED, ChildRun, create_child_run
 from .flow_cache import FLOW_CACHE, FlowCache
 from .flow_runs import (
@@ -48,6 +49,7 @@ __all__ = [
     "ParentGoneError",
     "RE_ATTACHED",
     "create_child_run",
+    "create_flow_runs",
     "send_create_flow_run",
     "find_child_flow",
     "flow_run_url",

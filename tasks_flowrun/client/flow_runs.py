@@ -234,3 +234,25 @@ def flow_run_url(tenant_slug: Optional[str], flow_run_id: str) -> Optional[str]:
     else:
         host = str(prefect.config.server.ui.endpoint)
     return f"{host.rstrip('/')}/{tenant_slug}/flow-run/{flow_run_id}"
+
+
+def flow_run_ids_or_refusal(result: Any, field: str, expected: int) -> List[str]:
+    """
+    The ids a `create_flow_run` (one) or `create_flow_runs` (several) answer carries.
+
+    Args:
+        - result (Any): the GraphQL result (`Client.graphql`'s answer)
+        - field (str): `create_flow_run` or `create_flow_runs`
+        - expected (int): how many ids the request asked for
+
+    Returns:
+        - List[str]: the ids
+
+    Raises:
+        - BackendRejectedError: the answer does not hold that many ids
+    """
+    payload = ((result or {}).get("data") or {}).get(field) or {}
+    ids = payload.get("ids") if field == "create_flow_runs" else [payload.get("id")]
+    if not isinstance(ids, list) or len(ids) != expected or not all(isinstance(i, str) and i for i in ids):
+        raise BackendRejectedError(f"The backend's answer to {field} holds no {expected} flow run id(s): {result}")
+    return list(ids)

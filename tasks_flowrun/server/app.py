@@ -4,7 +4,6 @@ behind one guard (http/), CORS for `--cors-origin` origins, and its background s
 Every answer is JSON, errors included; the routes are listed in http/routes.py.
 """
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable, List
 
@@ -13,11 +12,11 @@ from starlette.exceptions import HTTPException
 
 from .backend import Backend, open_backend
 from .http.cors import cors_middleware
-from .http.graphql_route import WRITER_THREADS
 from .http.guard import Guard
 from .http.request_stats import RequestStats
 from .http.responses import http_error, internal_error
 from .http.routes import build_routes
+from .http.workers import Workers
 from .services.availability import AvailabilityWatch
 from .services.cloud_hook_delivery import CloudHookDelivery
 from .services.periodic import Service
@@ -28,7 +27,7 @@ from .settings import ServerSettings
 logger = logging.getLogger("tasks_flowrun.server")
 
 
-def _lifespan(backend: Backend, writers: ThreadPoolExecutor) -> Callable:
+def _lifespan(backend: Backend, workers: Workers) -> Callable:
     """Start the background services with the app, stop them (and close the database) with it."""
 
     @asynccontextmanager
@@ -46,7 +45,7 @@ def _lifespan(backend: Backend, writers: ThreadPoolExecutor) -> Callable:
         finally:
             for service in reversed(services):
                 service.stop()
-            writers.shutdown(wait=True)
+            workers.shutdown()
             db.dispose()
 
     return lifespan
@@ -56,11 +55,9 @@ def create_app(settings: ServerSettings) -> Starlette:
     """The embedded backend as an ASGI app, with its database opened (and created) at `settings.database`."""
     backend = open_backend(settings)
     stats = RequestStats()
-    # Mutations run on threads of their own, so that writes queued behind the database's one
-    # writer never take the threads reads need: a read never waits behind a write flood.
-    writers = ThreadPoolExecutor(WRITER_THREADS[backend.db.store], thread_name_prefix="tasks-flowrun-writer")
-    app = Starlette(routes=build_routes(backend, Guard(settings), stats, writers),
-                    lifespan=_lifespan(backend, writers),
+    workers = Workers()
+    app = Starlette(routes=build_routes(backend, Guard(settings), stats, workers),
+                    lifespan=_lifespan(backend, workers),
                     exception_handlers={HTTPException: http_error, Exception: internal_error},
                     middleware=cors_middleware(settings))
     app.state.stats = stats

@@ -3,8 +3,8 @@
 
 The fifty-thread test of test_flow_run_creation.py goes through one server, whose write lock
 serializes the creates; here two `Database` objects on one file (as two processes would
-have) race, and the look-up before the insert is made to miss, so only the constraint stands
-between the creates and a duplicate.
+have) race. A create looks its key up only after the insert was skipped as a duplicate, so
+the constraint alone stands between racing creates and a duplicate.
 """
 import threading
 from typing import List
@@ -21,14 +21,14 @@ from tests.server.support import unique
 
 
 @pytest.fixture
-def blind_lookup(monkeypatch):
-    """The pre-insert look-up of the key misses (as in a race); the fallback look-up works."""
+def counted_lookups(monkeypatch):
+    """Counts the look-ups of a key (a call-through spy)."""
     real = flow_runs.run_id_for_key
     calls = {"n": 0}
 
     def lookup(conn, flow_group_id, key):
         calls["n"] += 1
-        return None if calls["n"] == 1 else real(conn, flow_group_id, key)
+        return real(conn, flow_group_id, key)
 
     monkeypatch.setattr(flow_runs, "run_id_for_key", lookup)
     return calls
@@ -39,17 +39,31 @@ def _runs_with_key(db: Database, key: str) -> List[dict]:
         return fetch_rows(conn, "flow_run", ("id",), idempotency_key=key)
 
 
-def test_a_missed_look_up_still_returns_the_first_run(server, make_flow, blind_lookup):
+def test_a_new_key_is_not_looked_up_and_a_repeated_one_returns_the_first_run(server, make_flow, counted_lookups):
     db = server.app.state.db
     flow = make_flow()
     key = unique("constraint")
     with db.write() as conn:
         first = flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key)
-    blind_lookup["n"] = 0
+    assert counted_lookups["n"] == 0  # the insert itself tells a new key from a used one
     with db.write() as conn:
         second = flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key)
     assert second == first
+    assert counted_lookups["n"] == 1
     assert [r["id"] for r in _runs_with_key(db, key)] == [first]
+
+
+def test_a_repeated_key_returns_the_first_run_even_when_the_request_is_otherwise_invalid(server, make_flow):
+    db = server.app.state.db
+    flow = make_flow()
+    key = unique("invalid-repeat")
+    with db.write() as conn:
+        first = flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key)
+    with db.write() as conn:
+        assert flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=key, context="not an object") == first
+    with pytest.raises(ApiError, match="context must be a JSON object"):
+        with db.write() as conn:
+            flow_runs.create_flow_run(conn, flow_id=flow.id, idempotency_key=unique("new"), context="not an object")
 
 
 def test_two_databases_on_one_file_racing_with_one_key_store_one_run(server, make_flow):

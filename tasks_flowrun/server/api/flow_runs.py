@@ -1,5 +1,5 @@
 """Flow runs: creation (atomic idempotency), the agent queue, heartbeats, renames."""
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pendulum
 from prefect.engine.state import Scheduled
@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from ..change_feed import QUEUE
 from ..storage.database import note_change
 from ..storage.rows import ConstraintError, fetch_row, fetch_rows, insert_rows
-from ..storage.runs import delete_flow_run_rows, queue, run_id_for_key
+from ..storage.runs import GROUP_FOR_RUN, delete_flow_run_rows, flow_with_group, queue, run_id_for_key
 from ..timestamps import clock, to_datetime
 from .errors import ApiError, NotFound
 from .flows import newest_unarchived
@@ -20,7 +20,6 @@ from .states import QUEUE_STATES, state_columns
 QUEUE_SIZE = 25
 IDEMPOTENCY_KEY = ("flow_group_id", "idempotency_key")  # the unique key a repeated create hits
 PENDING_TASK_STATE = {"type": "Pending", "message": "Task run created"}
-FLOW_COLUMNS = ("id", "tenant_id", "flow_group_id", "archived", "parameters", "run_config", "environment")
 _SCHEDULED = Scheduled("Flow run scheduled.").serialize()  # a template: only start_time varies
 
 
@@ -33,32 +32,33 @@ def scheduled_state(start_time: str) -> Dict[str, Any]:
 
 
 def resolve_flow(conn: Connection, flow_id: Optional[str], version_group_id: Optional[str],
-                 flow_group_id: Optional[str]) -> Dict[str, Any]:
-    """The flow a new run is for, from exactly one of the three identifiers."""
+                 flow_group_id: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The flow a new run is for, from exactly one of the three identifiers, and its group's
+    settings (labels, run_config, default_parameters)."""
     given = [n for n, v in (("flow_id", flow_id), ("version_group_id", version_group_id),
                             ("flow_group_id", flow_group_id)) if v]
     if len(given) != 1:
         raise ApiError("Exactly one of flow_id, version_group_id or flow_group_id must be provided; "
                        f"got {', '.join(given) or 'none'}.")
     if flow_id:
-        flow = fetch_row(conn, "flow", FLOW_COLUMNS, id=str(flow_id))
-        if flow is None:
+        found = flow_with_group(conn, str(flow_id))
+        if found is None:
             raise NotFound(f"Flow {flow_id} not found.")
-        if flow["archived"]:
+        if found[0]["archived"]:
             raise ApiError(f"Flow {flow_id} is archived: register it again or run its newest version "
                            "(pass its flow_group_id to always run the newest).")
-        return flow
+        return found
     if version_group_id:
         flow = newest_unarchived(conn, {"version_group_id": {"_eq": version_group_id}})
         if flow is None:
             raise NotFound(f"Version group {version_group_id} has no unarchived flows.")
-        return flow
-    if fetch_row(conn, "flow_group", id=str(flow_group_id)) is None:
-        raise NotFound(f"Flow group {flow_group_id} not found.")
-    flow = newest_unarchived(conn, {"flow_group_id": {"_eq": flow_group_id}})
-    if flow is None:
-        raise NotFound(f"Flow group {flow_group_id} has no unarchived flows.")
-    return flow
+    else:
+        if fetch_row(conn, "flow_group", id=str(flow_group_id)) is None:
+            raise NotFound(f"Flow group {flow_group_id} not found.")
+        flow = newest_unarchived(conn, {"flow_group_id": {"_eq": flow_group_id}})
+        if flow is None:
+            raise NotFound(f"Flow group {flow_group_id} has no unarchived flows.")
+    return flow, fetch_row(conn, "flow_group", GROUP_FOR_RUN, id=flow["flow_group_id"]) or {}
 
 
 def _labels(given: Optional[List[str]], run_config: Optional[Dict], group: Dict, flow: Dict) -> List[str]:
@@ -108,29 +108,19 @@ def create_flow_run(
 ) -> str:
     """Create a Scheduled run with one Pending task run per task; a repeated key returns the
     first run. A child of a cancelled or deleted run is refused (see parents.py)."""
-    flow = resolve_flow(conn, flow_id, version_group_id, flow_group_id)
+    flow, group = resolve_flow(conn, flow_id, version_group_id, flow_group_id)
     check_parent(conn, context)
-    if idempotency_key is not None:
-        existing = run_id_for_key(conn, flow["flow_group_id"], idempotency_key)
-        if existing is not None:
-            return existing
-    if context is not None and not isinstance(context, dict):
-        raise ApiError("context must be a JSON object.")
-    if run_config is not None and not isinstance(run_config, dict):
-        raise ApiError("run_config must be a serialized RunConfig object.")
-    group = fetch_row(conn, "flow_group", id=flow["flow_group_id"]) or {}
-    now = clock.now_text()
-    start = scheduled_start_time or now
-    values = dict(
-        id=new_id(), tenant_id=flow["tenant_id"], flow_id=flow["id"], flow_group_id=flow["flow_group_id"],
-        name=flow_run_name or generate_run_name(), labels=_labels(labels, run_config, group, flow),
-        parameters=_parameters(parameters, group, flow), context=context or {},
-        run_config=run_config or group.get("run_config") or flow.get("run_config"),
-        idempotency_key=idempotency_key, scheduled_start_time=start, auto_scheduled=auto_scheduled,
-        times_resurrected=0, version=0, created=now, updated=now,
-    )
-    # The run is inserted already in its first state (Scheduled, version 1).
-    history, derived = state_columns("flow_run", values, scheduled_state(start))
+    try:
+        values = _new_run(flow, group, parameters, context, labels, run_config, flow_run_name,
+                          scheduled_start_time, idempotency_key, auto_scheduled)
+        # The run is inserted already in its first state (Scheduled, version 1).
+        history, derived = state_columns("flow_run", values, scheduled_state(values["scheduled_start_time"]))
+    except ApiError:
+        # a repeated key returns the first run, whatever else this request says
+        existing = None if idempotency_key is None else run_id_for_key(conn, flow["flow_group_id"], idempotency_key)
+        if existing is None:
+            raise
+        return existing
     values.update(derived)
     # ON CONFLICT on the unique (flow_group_id, idempotency_key): atomic even without the lock.
     try:
@@ -138,7 +128,7 @@ def create_flow_run(
     except ConstraintError as exc:
         raise ApiError(f"The flow run could not be created: {exc}") from None
     if not inserted:
-        # only a concurrent insert of the same (flow group, key) is skipped here
+        # the key was used before (looked up only now: a new key costs no look-up)
         existing = run_id_for_key(conn, flow["flow_group_id"], str(idempotency_key))
         if existing is None:
             raise ApiError("The flow run could not be created: its idempotency key conflicts with a run "
@@ -148,6 +138,26 @@ def create_flow_run(
     _create_task_runs(conn, values)
     note_change(conn, values["id"], QUEUE, due=values["state_start_time"])  # wakes agents when due
     return values["id"]
+
+
+def _new_run(flow: Dict[str, Any], group: Dict[str, Any], parameters: Any, context: Any, labels: Optional[List[str]],
+             run_config: Any, flow_run_name: Optional[str], scheduled_start_time: Optional[str],
+             idempotency_key: Optional[str], auto_scheduled: bool) -> Dict[str, Any]:
+    """The new run's row; ApiError if the request is invalid."""
+    if context is not None and not isinstance(context, dict):
+        raise ApiError("context must be a JSON object.")
+    if run_config is not None and not isinstance(run_config, dict):
+        raise ApiError("run_config must be a serialized RunConfig object.")
+    now = clock.now_text()
+    start = scheduled_start_time or now
+    return dict(
+        id=new_id(), tenant_id=flow["tenant_id"], flow_id=flow["id"], flow_group_id=flow["flow_group_id"],
+        name=flow_run_name or generate_run_name(), labels=_labels(labels, run_config, group, flow),
+        parameters=_parameters(parameters, group, flow), context=context or {},
+        run_config=run_config or group.get("run_config") or flow.get("run_config"),
+        idempotency_key=idempotency_key, scheduled_start_time=start, auto_scheduled=auto_scheduled,
+        times_resurrected=0, version=0, created=now, updated=now,
+    )
 
 
 def _create_task_runs(conn: Connection, run: Dict[str, Any]) -> None:

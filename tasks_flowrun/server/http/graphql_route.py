@@ -7,11 +7,9 @@ under the request's time budget, stopped if its client goes away.
 """
 import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from graphql.language import DocumentNode
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,6 +22,7 @@ from ..storage.jsontext import has_lone_surrogate, loads_input
 from .batch import BatchRefused, cost_refusal, decode_batch
 from .request_stats import RequestStats
 from .responses import error_response, json_response
+from .workers import Workers
 
 # A request the database could not serve is answered 503 WITHOUT Retry-After: Prefect's
 # client (urllib3's Retry, 6 retries) would honour a Retry-After of a few seconds and give up
@@ -32,10 +31,6 @@ from .responses import error_response, json_response
 DISCONNECT_POLL = 0.5  # seconds between two checks that the client of a running request is still there
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a UTF-16 surrogate
 MUTATION = re.compile(r"^\s*mutation\b", re.MULTILINE)  # a document that (probably) writes
-# Two threads overlap parsing with writing. More do not help even on PostgreSQL, which runs
-# transactions side by side: they contend for one interpreter lock (measured: one process
-# made 235-293 creates/s with 2 threads, 155-199/s with 8); more processes do help there.
-WRITER_THREADS = {"sqlite": 2, "postgresql": 2}
 
 
 def decode_body(raw: bytes) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
@@ -67,13 +62,12 @@ def _short(exc: Exception) -> str:
 
 
 class GraphQLRoute:
-    """The GraphQL endpoint of one backend (`stats` counts its root fields); `writers` run its mutations, so that writes
-    queued behind the database's one writer never take the threads reads need."""
+    """The GraphQL endpoint of one backend (`stats` counts its root fields), run on `workers`."""
 
-    def __init__(self, backend: Backend, stats: RequestStats, writers: ThreadPoolExecutor) -> None:
+    def __init__(self, backend: Backend, stats: RequestStats, workers: Workers) -> None:
         self.backend = backend
         self.stats = stats
-        self.writers = writers
+        self.workers = workers
 
     async def __call__(self, request: Request, seen: Observed) -> Response:
         try:
@@ -140,10 +134,8 @@ class GraphQLRoute:
         """Do `work` in a worker thread (a writer's if it `writes`); if the client goes away
         meanwhile, stop it."""
         budget = Budget(self.backend.settings.request_timeout, self.backend.availability.last_stall)
-        if writes:
-            task = asyncio.get_running_loop().run_in_executor(self.writers, work, budget)
-        else:
-            task = asyncio.ensure_future(run_in_threadpool(work, budget))
+        task = asyncio.get_running_loop().run_in_executor(
+            self.workers.writers if writes else self.workers.readers, work, budget)
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
             if done:

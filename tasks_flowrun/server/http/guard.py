@@ -14,7 +14,7 @@ import asyncio
 import functools
 import hmac
 from dataclasses import dataclass
-from typing import Optional
+from typing import Awaitable, Optional
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -56,6 +56,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _within(seconds: float, work: Awaitable[bytes]) -> bytes:
+    """`work`'s result, or asyncio.TimeoutError after `seconds` (without a task of its own
+    where Python has `asyncio.timeout`, 3.11+)."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:
+        return await asyncio.wait_for(work, seconds)
+    async with timeout(seconds):
+        return await work
 
 
 class Guard:
@@ -127,7 +137,7 @@ class Guard:
         """Read the body into `request.state.body`; a refusal if it could not be."""
         timeout = self.settings.request_timeout
         try:
-            request.state.body = await asyncio.wait_for(_read_body(request, limit), timeout)
+            request.state.body = await _within(timeout, _read_body(request, limit))
         except _TooLarge:
             return error_response(f"Request body too large: the limit is {limit:,} bytes ({mib(limit)}).", 413,
                                   "PAYLOAD_TOO_LARGE")

@@ -1,6 +1,5 @@
 """Every route of the backend, each behind the guard (guard.py) and, but the web page's,
 counted in the metrics under its operation name."""
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Awaitable, Callable, List, Optional
 
@@ -18,6 +17,7 @@ from .metrics_route import metrics_route
 from .request_stats import RequestStats
 from .stats_route import stats_route
 from .watch_route import MAX_BODY as WATCH_MAX_BODY, watch_route
+from .workers import Workers
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,10 @@ def _plain(handler: Endpointish) -> Handler:
     return plain
 
 
-def endpoints(backend: Backend, stats: RequestStats, writers: ThreadPoolExecutor) -> List[Endpoint]:
+def endpoints(backend: Backend, stats: RequestStats, workers: Workers) -> List[Endpoint]:
     """What the backend serves, with what each route needs from the guard."""
     settings = backend.settings
-    graphql = Endpoint(["/", "/graphql", "/graphql/"], ["POST"], GraphQLRoute(backend, stats, writers),
+    graphql = Endpoint(["/", "/graphql", "/graphql/"], ["POST"], GraphQLRoute(backend, stats, workers),
                        Policy(body_limit=settings.max_request_bytes, counted=True), "graphql")
     # held until a watched run changes: pushed changes for wait_for_flow_run (and due runs for agents)
     watch = watch_route(backend.db, stats) if settings.push_changes else None
@@ -64,10 +64,10 @@ def endpoints(backend: Backend, stats: RequestStats, writers: ThreadPoolExecutor
     return found
 
 
-def build_routes(backend: Backend, guard: Guard, stats: RequestStats, writers: ThreadPoolExecutor) -> List[Route]:
+def build_routes(backend: Backend, guard: Guard, stats: RequestStats, workers: Workers) -> List[Route]:
     """The Starlette routes: every endpoint through `guard`, then the metrics."""
     routes: List[Route] = []
-    for endpoint in endpoints(backend, stats, writers):
+    for endpoint in endpoints(backend, stats, workers):
         guarded = guard.protect(endpoint.policy, endpoint.handler)
         if endpoint.operation is not None:
             served = backend.metrics.instrument(endpoint.operation, guarded)

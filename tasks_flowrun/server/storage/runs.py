@@ -9,10 +9,29 @@ from .database import note_change
 from .jsonsql import PARENT_KEY, key_text, labels_fit
 from .rows import delete_rows, fetch_rows, insert_rows
 from ..timestamps import clock
-from .tables import deleted_flow_run, flow_run, flow_run_state, task_run, task_run_state
+from .tables import deleted_flow_run, flow, flow_group, flow_run, flow_run_state, task_run, task_run_state
 
 _RUN_FOR_KEY = sa.select(flow_run.c.id).where(flow_run.c.flow_group_id == sa.bindparam("group"),
                                               flow_run.c.idempotency_key == sa.bindparam("key"))
+
+
+FLOW_FOR_RUN = ("id", "tenant_id", "flow_group_id", "archived", "parameters", "run_config", "environment")
+GROUP_FOR_RUN = ("labels", "run_config", "default_parameters")
+_FLOW_WITH_GROUP = (
+    sa.select(*(flow.c[c] for c in FLOW_FOR_RUN), *(flow_group.c[c].label(f"group_{c}") for c in GROUP_FOR_RUN))
+    .select_from(flow.outerjoin(flow_group, flow_group.c.id == flow.c.flow_group_id))
+    .where(flow.c.id == sa.bindparam("flow_id"))
+)
+
+
+def flow_with_group(conn: Connection, flow_id: str) -> Optional[Tuple[Dict[str, Any], Dict[str, Any]]]:
+    """What a new run of this flow needs from the flow and from its group's settings, in one
+    statement (a create runs it every time); None if there is no such flow."""
+    row = conn.execute(_FLOW_WITH_GROUP, {"flow_id": flow_id}).first()
+    if row is None:
+        return None
+    values = row._mapping
+    return ({c: values[c] for c in FLOW_FOR_RUN}, {c: values[f"group_{c}"] for c in GROUP_FOR_RUN})
 
 
 def run_id_for_key(conn: Connection, flow_group_id: str, idempotency_key: str) -> Optional[str]:

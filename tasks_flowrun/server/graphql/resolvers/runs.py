@@ -11,15 +11,39 @@ from ...storage.database import after_commit
 from .base import field_name, mutation
 
 
-@mutation
-def create_flow_run_mutation(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
-    return {"id": flow_runs.create_flow_run(
+def _create(conn, input: Dict[str, Any]) -> str:
+    return flow_runs.create_flow_run(
         conn, flow_id=input.get("flow_id"), version_group_id=input.get("version_group_id"),
         flow_group_id=input.get("flow_group_id"), parameters=input.get("parameters"),
         context=input.get("context"), labels=input.get("labels"), run_config=input.get("run_config"),
         flow_run_name=input.get("flow_run_name"), scheduled_start_time=input.get("scheduled_start_time"),
         idempotency_key=input.get("idempotency_key"),
-    )}
+    )
+
+
+@mutation
+def create_flow_run_mutation(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    return {"id": _create(conn, input)}
+
+
+MAX_RUNS_PER_CREATE = 1_000  # runs one create_flow_runs makes: one transaction holds the writer that long
+
+
+@mutation
+def create_flow_runs(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
+    """Each run as `create_flow_run` makes it (a used idempotency key gives the first run's
+    id), in one transaction: all are created, or none when one is refused."""
+    runs = input["flow_runs"]
+    if len(runs) > MAX_RUNS_PER_CREATE:
+        raise ApiError(f"create_flow_runs takes at most {MAX_RUNS_PER_CREATE:,} runs per request, got "
+                       f"{len(runs):,}: send them in several requests.")
+    ids = []
+    for index, run in enumerate(runs):
+        try:
+            ids.append(_create(conn, run))
+        except ApiError as exc:
+            raise ApiError(f"flow_runs[{index}]: {exc} No run of this request was created.", exc.code) from None
+    return {"ids": ids}
 
 
 @mutation
@@ -139,7 +163,7 @@ def set_flow_run_labels(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 
 RESOLVERS = {field_name(f): f for f in (
     set_flow_run_labels,
-    create_flow_run_mutation, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
+    create_flow_run_mutation, create_flow_runs, get_runs_in_queue, set_flow_run_states, set_task_run_states, get_or_create_task_run_info,
     get_or_create_task_run,
     set_task_run_name, set_flow_run_name, update_flow_run_heartbeat, update_task_run_heartbeat,
     cancel_flow_run, report_dead_flow_run, report_live_flow_runs, delete_flow_run,

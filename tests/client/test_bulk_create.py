@@ -1,0 +1,76 @@
+"""`create_flow_runs`: many runs with few requests on the embedded backend (one transaction
+per chunk, all or none), one request per run on a backend without the bulk mutation."""
+import uuid
+
+import pytest
+from prefect.exceptions import ClientError
+
+from tasks_flowrun.client import BackendRejectedError, create_flow_runs
+from tasks_flowrun.client import bulk_create
+from tests.client.test_client_backend import register
+
+
+def _runs(flow_id: str, keys: list) -> list:
+    return [{"flow_id": flow_id, "parameters": {"x": i}, "idempotency_key": key, "labels": ["nobody-here"]}
+            for i, key in enumerate(keys)]
+
+
+def _stored(client, keys: list) -> dict:
+    rows = client.graphql(
+        {"query($keys: [String!])": {"flow_run(where: {idempotency_key: {_in: $keys}})": {
+            "id", "idempotency_key", "parameters", "state"}}}, variables={"keys": keys}).data.flow_run
+    return {row.idempotency_key: row for row in rows}
+
+
+def test_many_runs_in_one_request_per_chunk_in_order(client, project, requests_counter):
+    flow_id = register(project)
+    keys = [f"bulk-{uuid.uuid4().hex[:8]}-{i}" for i in range(bulk_create.BULK_CHUNK + 20)]
+    with requests_counter() as counted:
+        ids = create_flow_runs(client, _runs(flow_id, keys))
+    assert counted.requests == 2 and set(counted.fields) == {"create_flow_runs"}
+    stored = _stored(client, keys)
+    assert len(ids) == len(set(ids)) == len(keys) == len(stored)
+    for i, (key, run_id) in enumerate(zip(keys, ids)):
+        assert stored[key].id == run_id and stored[key].parameters["x"] == i and stored[key].state == "Scheduled"
+
+
+def test_sending_the_list_again_returns_the_same_runs_and_creates_none(client, project):
+    flow_id = register(project)
+    keys = [f"again-{uuid.uuid4().hex[:8]}-{i}" for i in range(30)]
+    first = create_flow_runs(client, _runs(flow_id, keys))
+    more = [f"again-new-{uuid.uuid4().hex[:8]}"]
+    second = create_flow_runs(client, _runs(flow_id, keys + more))
+    assert second[:30] == first and second[30] not in first
+    assert len(_stored(client, keys + more)) == 31
+
+
+def test_one_refused_run_creates_none_of_its_chunk_and_names_it(client, project):
+    flow_id = register(project)
+    keys = [f"refused-{uuid.uuid4().hex[:8]}-{i}" for i in range(10)]
+    runs = _runs(flow_id, keys)
+    del runs[7]["parameters"]  # the child's `x` is required
+    with pytest.raises(BackendRejectedError, match=r"flow_runs\[7\].*Required parameters.*No run of this request"):
+        create_flow_runs(client, runs)
+    assert _stored(client, keys) == {}
+
+
+def test_a_backend_without_the_bulk_mutation_gets_one_create_per_run(client, project, requests_counter,
+                                                                     monkeypatch):
+    # what the client remembers after a backend said it has no create_flow_runs
+    monkeypatch.setattr(bulk_create, "_lacks_bulk", {str(client.api_server)})
+    flow_id = register(project)
+    keys = [f"single-{uuid.uuid4().hex[:8]}-{i}" for i in range(5)]
+    with requests_counter() as counted:
+        ids = create_flow_runs(client, _runs(flow_id, keys))
+    assert counted.requests == 5 and set(counted.fields) == {"create_flow_run"}
+    assert [_stored(client, keys)[key].id for key in keys] == ids
+
+
+def test_an_unknown_mutation_is_recognised_as_a_backend_without_it(client):
+    # the refusal graphql-core (which Prefect Server's API also runs on) gives for a field it does not know
+    with pytest.raises(ClientError) as refused:
+        client.graphql("mutation { create_flow_runs_from_the_future(input: {}) { ids } }")
+    text = str(refused.value)
+    assert "Cannot query field" in text
+    assert bulk_create.lacks_bulk_create(ClientError(text.replace("create_flow_runs_from_the_future", "create_flow_runs")))
+    assert not bulk_create.lacks_bulk_create(ValueError("create_flow_runs: Required parameters were not supplied"))
