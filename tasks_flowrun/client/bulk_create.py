@@ -9,6 +9,7 @@ import threading
 from typing import Any, Dict, List, Sequence, Set
 
 import prefect
+import requests
 from prefect.exceptions import ClientError
 
 from .errors import BackendRejectedError, backend_messages
@@ -26,6 +27,28 @@ def lacks_bulk_create(exc: BaseException) -> bool:
     """Whether a refusal says the backend does not know the `create_flow_runs` mutation."""
     text = str(exc)
     return "create_flow_runs" in text and "Cannot query field" in text
+
+
+class _NoBulk(Exception):
+    """The backend has no create_flow_runs."""
+
+
+def _send_bulk(client: "prefect.Client", chunk: List[Dict[str, Any]], start: int) -> List[str]:
+    """One create_flow_runs request for `chunk` (runs `start`...), or two for its halves if
+    its body is larger than the backend takes."""
+    try:
+        result = client.graphql(CREATE_FLOW_RUNS, variables={"input": {"flow_runs": chunk}})
+    except ClientError as exc:
+        if lacks_bulk_create(exc):
+            raise _NoBulk() from None
+        raise BackendRejectedError(f"The backend refused to create flow runs {start} to "
+                                   f"{start + len(chunk) - 1}: {backend_messages(exc)}") from None
+    except requests.HTTPError as exc:
+        if exc.response is None or exc.response.status_code != 413 or len(chunk) < 2:
+            raise
+        half = len(chunk) // 2
+        return _send_bulk(client, chunk[:half], start) + _send_bulk(client, chunk[half:], start + half)
+    return flow_run_ids_or_refusal(result, "create_flow_runs", len(chunk))
 
 
 def create_flow_runs(client: "prefect.Client", runs: Sequence[Dict[str, Any]]) -> List[str]:
@@ -48,9 +71,10 @@ def create_flow_runs(client: "prefect.Client", runs: Sequence[Dict[str, Any]]) -
 
     Raises:
         - BackendRejectedError: the backend refused a run (the message says which and why).
-            On the embedded backend nothing of that chunk was created; runs of earlier
-            chunks (or, elsewhere, earlier runs) were: with idempotency keys, send the
-            corrected list again to get them back and create the rest.
+            On the embedded backend nothing of that request was created; runs of earlier
+            requests (or, elsewhere, earlier runs) were: with idempotency keys, send the
+            corrected list again to get them back and create the rest. A chunk whose body
+            is larger than the backend takes (HTTP 413) is sent in halves.
     """
     runs = [{key: value for key, value in run.items() if value is not None} for run in runs]
     server = str(getattr(client, "api_server", None) or prefect.config.cloud.api)
@@ -61,16 +85,11 @@ def create_flow_runs(client: "prefect.Client", runs: Sequence[Dict[str, Any]]) -
             bulk = server not in _lacks_bulk
         if bulk:
             try:
-                result = client.graphql(CREATE_FLOW_RUNS, variables={"input": {"flow_runs": chunk}})
-            except ClientError as exc:
-                if not lacks_bulk_create(exc):
-                    raise BackendRejectedError(f"The backend refused to create flow runs {start} to "
-                                               f"{start + len(chunk) - 1}: {backend_messages(exc)}") from None
+                ids += _send_bulk(client, chunk, start)
+                continue
+            except _NoBulk:
                 with _lock:
                     _lacks_bulk.add(server)
-            else:
-                ids += flow_run_ids_or_refusal(result, "create_flow_runs", len(chunk))
-                continue
         for offset, run in enumerate(chunk):
             try:
                 result = client.graphql(CREATE_FLOW_RUN, variables={"input": run})

@@ -74,3 +74,29 @@ def test_an_unknown_mutation_is_recognised_as_a_backend_without_it(client):
     assert "Cannot query field" in text
     assert bulk_create.lacks_bulk_create(ClientError(text.replace("create_flow_runs_from_the_future", "create_flow_runs")))
     assert not bulk_create.lacks_bulk_create(ValueError("create_flow_runs: Required parameters were not supplied"))
+
+
+def test_a_chunk_larger_than_the_backend_takes_is_sent_in_halves(client, tmp_path):
+    import prefect
+    from prefect.storage import Local
+    from prefect.utilities.storage import extract_flow_from_file
+
+    from tasks_flowrun.server.embedded import EmbeddedServer
+    from tasks_flowrun.server.settings import ServerSettings
+    from tests.stores import fresh_database
+    from tests.tasks.conftest import FLOWS
+
+    settings = ServerSettings(port=0, database=fresh_database(tmp_path, "small-bodies"), max_request_bytes=20_000)
+    with EmbeddedServer(settings=settings) as srv:
+        small = prefect.Client(api_server=srv.url)
+        small.create_project("bulk-small")
+        flow = extract_flow_from_file(file_path=str(FLOWS / "child.py"))
+        flow.storage = Local(path=str(FLOWS / "child.py"), stored_as_script=True)
+        flow_id = small.register(flow, project_name="bulk-small", no_url=True)
+        keys = [f"halves-{i}" for i in range(100)]
+        runs = [{**run, "parameters": {"x": i, "padding": "p" * 500}} for i, run in enumerate(_runs(flow_id, keys))]
+        assert len(str(runs)) > 2 * settings.max_request_bytes  # one request could not hold them
+        ids = create_flow_runs(small, runs)
+        stored = _stored(small, keys)
+        assert [stored[key].id for key in keys] == ids and len(set(ids)) == 100
+        assert srv.stats.snapshot()["fields"]["create_flow_runs"] >= 3  # 56 kB in requests of at most 20 kB
