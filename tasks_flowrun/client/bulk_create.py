@@ -70,12 +70,17 @@ def create_flow_runs(client: "prefect.Client", runs: Sequence[Dict[str, Any]]) -
         - List[str]: the flow run ids, in the order of `runs`
 
     Raises:
+        - TypeError: an entry of `runs` is not a dict
         - BackendRejectedError: the backend refused a run (the message says which and why).
             On the embedded backend nothing of that request was created; runs of earlier
             requests (or, elsewhere, earlier runs) were: with idempotency keys, send the
             corrected list again to get them back and create the rest. A chunk whose body
             is larger than the backend takes (HTTP 413) is sent in halves.
     """
+    for index, run in enumerate(runs):
+        if not isinstance(run, dict):
+            raise TypeError(f"runs[{index}] is a {type(run).__name__}: each run is a dict of create_flow_run fields, "
+                            "e.g. {'flow_id': ..., 'parameters': {...}, 'idempotency_key': ...}")
     runs = [{key: value for key, value in run.items() if value is not None} for run in runs]
     server = str(getattr(client, "api_server", None) or prefect.config.cloud.api)
     ids: List[str] = []

@@ -100,3 +100,20 @@ def test_a_chunk_larger_than_the_backend_takes_is_sent_in_halves(client, tmp_pat
         stored = _stored(small, keys)
         assert [stored[key].id for key in keys] == ids and len(set(ids)) == 100
         assert srv.stats.snapshot()["fields"]["create_flow_runs"] >= 3  # 56 kB in requests of at most 20 kB
+
+
+def test_a_run_that_is_not_a_dict_is_refused_before_any_request(client, requests_counter):
+    with requests_counter() as counted:
+        with pytest.raises(TypeError, match=r"runs\[1\] is a str: each run is a dict"):
+            create_flow_runs(client, [{"flow_id": str(uuid.uuid4())}, "flow-id"])
+    assert counted.requests == 0
+
+
+def test_the_backend_refuses_more_runs_than_one_request_may_hold(client, project):
+    from tasks_flowrun.server.graphql.resolvers.runs import MAX_RUNS_PER_CREATE
+
+    flow_id = register(project)
+    keys = [f"too-many-{uuid.uuid4().hex[:8]}-{i}" for i in range(MAX_RUNS_PER_CREATE + 1)]
+    with pytest.raises(ClientError, match="at most 1,000 runs per request, got 1,001"):
+        client.graphql(bulk_create.CREATE_FLOW_RUNS, variables={"input": {"flow_runs": _runs(flow_id, keys)}})
+    assert _stored(client, keys[:10]) == {}
