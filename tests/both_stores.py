@@ -5,10 +5,12 @@ them all. Each line is shown as it comes, prefixed by its pass.
 
 Three passes:
 
-- SQLite: the suite less the `slow_fault` tests;
+- SQLite: the suite less the `slow_fault` tests and the repository's own checks;
 - SQLite, `slow_fault` tests: each waits out heartbeat timeouts and recovery grace periods (a
   minute or more) around faults of processes (the backend restarted or suspended, flow
-  processes killed or starved) rather than of the store;
+  processes killed or starved) rather than of the store; with them, to even out the passes'
+  times, the `repository_check` tests (the modules directly under tests/: command line,
+  configuration, examples, README, packaging, layering);
 - PostgreSQL: the store's tests (POSTGRESQL_PATHS below) less the `slow_fault` tests and less the end-to-end tests (`e2e`:
   real agents and flow processes driving the backend through the same GraphQL as on SQLite),
   except those marked `postgresql_e2e` (the store's own change feed and idempotency, several
@@ -41,8 +43,8 @@ Pass = Tuple[subprocess.Popen, threading.Thread]  # a pytest process, and the th
 
 # pass name -> (store, marker expression)
 PASSES: Dict[str, Tuple[str, str]] = {
-    SQLITE: (SQLITE, "not slow_fault"),
-    "sqlite faults": (SQLITE, "slow_fault"),
+    SQLITE: (SQLITE, "not slow_fault and not repository_check"),
+    "sqlite faults": (SQLITE, "slow_fault or repository_check"),
     POSTGRESQL: (POSTGRESQL, "not slow_fault and (not e2e or postgresql_e2e)"),
 }
 NO_TESTS = 5  # pytest's exit status when the arguments select no test of a pass

@@ -29,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow_fault: waits out heartbeat timeouts and grace periods around faults of "
                                        "processes, not of the store (`tox -e tests` runs these in a pass of their own, "
                                        "on SQLite; see tests/both_stores.py)")
+    config.addinivalue_line("markers", "repository_check: a module directly under tests/ (the command line, configuration, "
+                                       "examples, README, packaging, layering); marked at collection, so that "
+                                       "`tox -e tests` can run them beside the slow_fault tests (tests/both_stores.py)")
     config.addinivalue_line("markers", "postgresql_e2e: an end-to-end test that `tox -e tests` also runs on PostgreSQL "
                                        "(the store's own change feed, idempotency, several server processes); other "
                                        "e2e tests run on SQLite there (see tests/both_stores.py)")
@@ -38,7 +41,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"store: {stores.current()}"
 
 
+TESTS_DIR = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
+    for item in items:
+        if Path(str(item.fspath)).resolve().parent == TESTS_DIR:
+            item.add_marker(pytest.mark.repository_check)
     if stores.is_postgresql():
         skip = pytest.mark.skip(reason="tests the SQLite file itself, not a behaviour of the backend")
         for item in items:
