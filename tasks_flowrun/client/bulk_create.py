@@ -12,12 +12,11 @@ import prefect
 import requests
 from prefect.exceptions import ClientError
 
+from . import queries
 from .errors import BackendRejectedError, backend_messages
 from .flow_runs import flow_run_ids_or_refusal
 
 BULK_CHUNK = 500  # runs per create_flow_runs request (the embedded backend takes up to 1,000)
-CREATE_FLOW_RUNS = "mutation($input: create_flow_runs_input!) {\n  create_flow_runs(input: $input) {\n    ids\n  }\n}"
-CREATE_FLOW_RUN = "mutation($input: create_flow_run_input!) {\n  create_flow_run(input: $input) {\n    id\n  }\n}"
 
 _lacks_bulk: Set[str] = set()  # API addresses whose backend has no create_flow_runs
 _lock = threading.Lock()
@@ -37,7 +36,7 @@ def _send_bulk(client: "prefect.Client", chunk: List[Dict[str, Any]], start: int
     """One create_flow_runs request for `chunk` (runs `start`...), or two for its halves if
     its body is larger than the backend takes."""
     try:
-        result = client.graphql(CREATE_FLOW_RUNS, variables={"input": {"flow_runs": chunk}})
+        result = client.graphql(queries.CREATE_FLOW_RUNS, variables={"input": {"flow_runs": chunk}})
     except ClientError as exc:
         if lacks_bulk_create(exc):
             raise _NoBulk() from None
@@ -97,7 +96,7 @@ def create_flow_runs(client: "prefect.Client", runs: Sequence[Dict[str, Any]]) -
                     _lacks_bulk.add(server)
         for offset, run in enumerate(chunk):
             try:
-                result = client.graphql(CREATE_FLOW_RUN, variables={"input": run})
+                result = client.graphql(queries.CREATE_FLOW_RUN, variables={"input": run})
             except ClientError as exc:
                 raise BackendRejectedError(f"The backend refused to create flow run {start + offset} of the list: "
                                            f"{backend_messages(exc)}") from None

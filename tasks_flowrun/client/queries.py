@@ -47,6 +47,11 @@ CREATE_FLOW_RUN: Dict[str, Any] = {
     "mutation($input: create_flow_run_input!)": {"create_flow_run(input: $input)": {"id": True}}
 }
 
+# Many runs in one transaction: the embedded backend's own mutation (`bulk_create.py`).
+CREATE_FLOW_RUNS: Dict[str, Any] = {
+    "mutation($input: create_flow_runs_input!)": {"create_flow_runs(input: $input)": {"ids": True}}
+}
+
 # A run's state and its task runs' states, to restart it in place (`restart_in_place.py`). By
 # `flow_run(where:)`, not `flow_run_by_pk`: a flow process polls its own run by primary
 # key, and the embedded backend takes those polls as the process's proof of life.

@@ -6,7 +6,7 @@ import pytest
 from prefect.exceptions import ClientError
 
 from tasks_flowrun.client import BackendRejectedError, create_flow_runs
-from tasks_flowrun.client import bulk_create
+from tasks_flowrun.client import bulk_create, queries
 from tests.client.test_client_backend import register
 
 
@@ -115,5 +115,5 @@ def test_the_backend_refuses_more_runs_than_one_request_may_hold(client, project
     flow_id = register(project)
     keys = [f"too-many-{uuid.uuid4().hex[:8]}-{i}" for i in range(MAX_RUNS_PER_CREATE + 1)]
     with pytest.raises(ClientError, match="at most 1,000 runs per request, got 1,001"):
-        client.graphql(bulk_create.CREATE_FLOW_RUNS, variables={"input": {"flow_runs": _runs(flow_id, keys)}})
+        client.graphql(queries.CREATE_FLOW_RUNS, variables={"input": {"flow_runs": _runs(flow_id, keys)}})
     assert _stored(client, keys[:10]) == {}
