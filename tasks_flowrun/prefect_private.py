@@ -4,12 +4,9 @@ one of them breaks here, and only here.
 
 It imports Prefect only (the tasks, the client and the agent all use it).
 """
-import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set
 
 import prefect
-import requests
-from prefect.client.client import Client
 from prefect.agent.local import LocalAgent
 from prefect.backend import FlowRunView
 from prefect.utilities.graphql import GraphQLResult
@@ -33,41 +30,6 @@ def known_tenant_id(client: "prefect.Client") -> Optional[str]:
     want what is known (a cache key, a slug among tenants already read).
     """
     return getattr(client, "_tenant_id", None) or None
-
-
-_kept_sessions = threading.local()  # this thread's `requests.Session` for Prefect's client
-
-
-def kept_session() -> Optional[requests.Session]:
-    """The session `keep_client_connections_open` keeps for the calling thread, if any yet."""
-    return getattr(_kept_sessions, "session", None)
-
-
-def keep_client_connections_open() -> None:
-    """Make every `prefect.Client` of this process send its requests through one
-    `requests.Session` per thread (wraps `Client._send_request`), so that they reuse a
-    kept-alive connection instead of opening one per request.
-
-    Private because: Prefect 1.4.1's `Client._request` builds a new `requests.Session`, and
-    so opens a new TCP connection, for every request, and no setting or public hook changes
-    that. The session kept is the first one Prefect built in the thread, with Prefect's own
-    retry adapters (a connection the backend closed meanwhile is opened again by urllib3).
-    Called only in flow processes forked by `tasks-flowrun agent` (agent/child.py), after
-    the fork. Measured apart: a request over a kept connection takes 0.6 ms less and 0.4 ms
-    less of the backend's CPU; a 3-task child sends about 20.
-    """
-    original = Client._send_request
-    if getattr(original, "keeps_sessions", False):
-        return
-
-    def send_request(self: Client, session: requests.Session, *args: Any, **kwargs: Any) -> Any:
-        kept = kept_session()
-        if kept is None:
-            kept = _kept_sessions.session = session
-        return original(self, kept, *args, **kwargs)  # method, url, params, headers, rate_limit_counter
-
-    send_request.keeps_sessions = True  # type: ignore[attr-defined]
-    Client._send_request = send_request  # type: ignore[method-assign]
 
 
 class LocalAgentLoop(LocalAgent):

@@ -101,7 +101,7 @@ def test_private_prefect_apis_are_used_through_one_module():
     # prefect_private.py names each private Prefect API the package needs, and why no public
     # way exists; nothing else reaches them
     private = ("_from_flow_run_data", "_tenant_id", "_loop_intervals", "_get_ready_flow_runs",
-               "_get_flow_run_metadata", "_TimestampedState", "_upgrade_revs", "_send_request")
+               "_get_flow_run_metadata", "_TimestampedState", "_upgrade_revs")
     for path in PACKAGE.rglob("*.py"):
         if path.name == "prefect_private.py":
             continue

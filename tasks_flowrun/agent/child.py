@@ -5,7 +5,6 @@ import os
 import sys
 from typing import Any, Dict, Optional
 
-from ..prefect_private import keep_client_connections_open
 from .environment import RUN_ID_VARIABLES
 
 CONTEXT_PREFIX = "PREFECT__CONTEXT__"  # Prefect's loader puts these in the config's `context` section
@@ -24,7 +23,6 @@ def run_order(request: Dict[str, Any], marker_fd: int) -> int:
         _set_run_ids(request["env"])
     else:
         _install_prefect_config()
-    keep_client_connections_open()  # one connection per thread to the backend, not one per request
     flow = request.get("flow")
     code = _run_flow(flow["name"], flow["storage"]) if flow else _execute()
     if code == 0:
