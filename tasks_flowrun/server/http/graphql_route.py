@@ -10,6 +10,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from graphql.language import DocumentNode
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -134,8 +135,10 @@ class GraphQLRoute:
         """Do `work` in a worker thread (a writer's if it `writes`); if the client goes away
         meanwhile, stop it."""
         budget = Budget(self.backend.settings.request_timeout, self.backend.availability.last_stall)
-        task = asyncio.get_running_loop().run_in_executor(
-            self.workers.writers if writes else self.workers.readers, work, budget)
+        if writes:
+            task = asyncio.get_running_loop().run_in_executor(self.workers.writers, work, budget)
+        else:
+            task = asyncio.ensure_future(run_in_threadpool(work, budget))
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
             if done:
