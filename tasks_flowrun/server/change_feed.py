@@ -106,6 +106,7 @@ class ChangeFeed:
         self._remember = remember
         self._waiters: Set[_RunWaiter] = set()
         self._queue_waiters: Set[_QueueWaiter] = set()
+        self._closed = False  # the server is stopping: nothing is held any more
         self.work: Counter = Counter()  # what answering cost: log entries walked, waiters checked
 
     # -- tokens -----------------------------------------------------------------------
@@ -137,6 +138,22 @@ class ChangeFeed:
             return None
         moment = int(parts[2]) / 1000 - (0.0 if parts[0] == self.epoch else CLOCK_MARGIN)
         return moment if moment >= self._started else None
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Answer every held request now, and every later one at once: a stopping server
+        waits for its requests in flight, and a request held for up to a minute would keep
+        it (and every client retrying against it) waiting that long."""
+        with self._lock:
+            self._closed = True
+            held: List[_Waiter] = [*self._waiters, *self._queue_waiters]
+        for waiter in held:
+            waiter.wake()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -225,7 +242,7 @@ class ChangeFeed:
         since = self._parse(token)
         with self._lock:
             changed, everything = self._changed(ids, since, logs)
-            if changed:
+            if changed or self._closed:
                 return changed, self._token(), everything
             waiter = _RunWaiter(ids, logs, asyncio.get_running_loop())
             self._waiters.add(waiter)
@@ -281,8 +298,8 @@ class ChangeFeed:
         end = now + timeout
         with self._lock:
             due, soonest = self._queue_due(since, now) if token is not None else (True, None)
-            if due:
-                return True, self._token()
+            if due or self._closed:
+                return due, self._token()
             times = [moment for moment in (next_due, soonest) if moment is not None]
             waiter = _QueueWaiter(min([end, *times]), asyncio.get_running_loop())
             self._queue_waiters.add(waiter)
@@ -291,7 +308,7 @@ class ChangeFeed:
                 with self._lock:
                     waiter.rearm()
                     remaining = waiter.deadline - time.time()
-                    if waiter.due or remaining <= 0:
+                    if waiter.due or remaining <= 0 or self._closed:
                         break
                 try:
                     await asyncio.wait_for(asyncio.shield(waiter.future), remaining)

@@ -9,6 +9,7 @@ import uvicorn
 
 from ..config import Setting
 from ..net import is_loopback
+from .http.draining import DrainingServer
 from .settings import ServerSettings
 from .storage.migrations import SchemaVersionError
 
@@ -29,14 +30,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class AnnouncingServer(uvicorn.Server):
+class AnnouncingServer(DrainingServer):
     """A uvicorn server that prints one line once it listens and the database is ready, and
     pauses recovery as soon as it is asked to stop: while it shuts down (waiting for the
     requests in flight) it no longer hears flow runs, so their silence is no evidence."""
 
-    def __init__(self, config: uvicorn.Config, ready_line: str, out: TextIO,
+    def __init__(self, config: uvicorn.Config, release_held: Callable[[], None], ready_line: str, out: TextIO,
                  on_exit: Optional[Callable[[], None]] = None) -> None:
-        super().__init__(config)
+        super().__init__(config, release_held)
         self.ready_line = ready_line
         self.out = out
         self.on_exit = on_exit
@@ -118,7 +119,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout, sources: Optional[
 
     config = uvicorn.Config(app, **uvicorn_options(settings))
     availability = app.state.availability
-    server = AnnouncingServer(config, ready_line, out, on_exit=lambda: availability.unavailable(
+    server = AnnouncingServer(config, app.state.db.changes.close, ready_line, out, on_exit=lambda: availability.unavailable(
         "shutdown", "the backend is shutting down"))
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

@@ -15,6 +15,7 @@ import uvicorn
 from ..net import free_port
 from .app import create_app
 from .http import uvicorn_options
+from .http.draining import DrainingServer
 from .settings import ServerSettings
 
 
@@ -63,7 +64,7 @@ class EmbeddedServer:
     def start(self, timeout: float = 20.0) -> "EmbeddedServer":
         config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port,
                                 **uvicorn_options(self.settings))
-        self._server = uvicorn.Server(config)
+        self._server = DrainingServer(config, self.app.state.db.changes.close)
         self._thread = threading.Thread(target=self._server.run, name="tasks-flowrun-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout

@@ -170,8 +170,8 @@ def test_a_write_whose_connection_the_database_drops_mid_transaction_is_retryabl
 
 def test_a_stopping_server_pauses_recovery_at_once_and_stops_within_seconds(tmp_path):
     """SIGTERM: from the moment the server is asked to stop it hears no flow run, so it judges
-    none dead (it says so), and it waits only a few seconds for requests in flight (a held
-    /watch would otherwise keep it, and its recovery, up for a minute)."""
+    none dead (it says so), and it answers held requests at once: a held /watch (a waiter's,
+    an agent's) would otherwise keep it, and its recovery, up for a minute."""
     from tests.stores import fresh_database
 
     port = free_port()
@@ -181,15 +181,30 @@ def test_a_stopping_server_pauses_recovery_at_once_and_stops_within_seconds(tmp_
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: requests.get(url + "/health", timeout=1).ok, timeout=30, what="the server")
-        held = threading.Thread(target=lambda: requests.post(url + "/watch", json={
-            "flow_run_ids": [str(uuid.uuid4())], "timeout": 60}, timeout=90), daemon=True)
-        held.start()
-        time.sleep(1.0)
+        runs = {"flow_run_ids": [str(uuid.uuid4())]}
+        queue = {"queue": True}
+        answers = {}
+
+        def hold(name, body):
+            token = requests.post(url + "/watch", json={**body, "timeout": 0}, timeout=10).json()["token"]
+            answers[name] = requests.post(url + "/watch", json={**body, "token": token, "timeout": 60}, timeout=90)
+            answers[name + " after"] = time.monotonic()
+
+        holders = [threading.Thread(target=hold, args=(name, body), daemon=True)
+                   for name, body in (("runs", runs), ("queue", queue))]
+        for holder in holders:
+            holder.start()
+        time.sleep(1.5)
+        assert not answers, f"a request with a fresh token was not held: {answers}"
         asked = time.monotonic()
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        server.wait(timeout=90)
         assert time.monotonic() - asked < 10
         assert server.returncode == 0
+        for holder in holders:
+            holder.join(timeout=10)
+        assert answers["runs"].json()["changed"] == [] and answers["queue"].json()["due"] is False, answers
+        assert max(answers["runs after"], answers["queue after"]) - asked < 5
         assert "Recovery paused: the backend is shutting down" in server.stdout.read()
     finally:
         stop_process(server)

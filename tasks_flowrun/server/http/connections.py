@@ -13,6 +13,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ..settings import ServerSettings
 
 
+GRACEFUL_SHUTDOWN = 10.0  # seconds a stopping server waits for requests in flight
+
+
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     header_timeout = 10.0
 
@@ -63,4 +66,7 @@ def uvicorn_options(settings: ServerSettings) -> Dict[str, Any]:
         "log_level": None,
         "access_log": settings.access_log,
         "lifespan": "on",
+        # a stopping server answers held requests at once (draining.py); any other request
+        # still unanswered after this long is cancelled, so a stop never outlasts it by much
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
     }
