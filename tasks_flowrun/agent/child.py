@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 from .environment import RUN_ID_VARIABLES
@@ -23,6 +24,7 @@ def run_order(request: Dict[str, Any], marker_fd: int) -> int:
         _set_run_ids(request["env"])
     else:
         _install_prefect_config()
+    _lighten_context_config()
     flow = request.get("flow")
     code = _run_flow(flow["name"], flow["storage"]) if flow else _execute()
     if code == 0:
@@ -82,6 +84,28 @@ def _install_prefect_config() -> None:
     prefect.context.update(config=prefect.config.copy())
     # the "prefect" logger took its level from the zygote's config when it was imported
     logging.getLogger("prefect").setLevel(prefect.config.logging.level)
+
+
+def _lighten_context_config() -> None:
+    """The main thread's `prefect.context.config` as the same values in Prefect's `DotDict`s
+    (a mapping with attribute access, as the config's `Box`) instead of a `Config`.
+
+    Prefect's runners enter `prefect.context(...)` with a dict that holds the whole config
+    (`dict(prefect.context)`) about four times per task run, and each time merge it into
+    itself (`merge_dicts`). A `Config` copies itself recursively at every level of that
+    merge: about 3 ms per merge on a 2-core machine, a sixth of a 3-task child's CPU.
+    `DotDict`s copy one level at a time: 0.15 ms. `prefect.config` itself stays a `Config`."""
+    import prefect
+
+    prefect.context.update(config=as_dot_dicts(prefect.context.config))
+
+
+def as_dot_dicts(mapping: Mapping[str, Any]) -> Any:
+    """`mapping` and every mapping nested in it as `prefect.utilities.collections.DotDict`."""
+    from prefect.utilities.collections import DotDict
+
+    return DotDict({key: as_dot_dicts(value) if isinstance(value, Mapping) else value
+                    for key, value in mapping.items()})
 
 
 def _set_run_ids(env: Dict[str, str]) -> None:

@@ -40,6 +40,7 @@ def test_each_flow_process_sees_its_own_runs_ids_and_the_agents_settings(own_age
         assert seen["context_config_flow_run_id"] == seen["env_flow_run_id"] == run_id
         assert seen["context_flow_id"] == flow_id
         assert seen["heartbeat_mode"] == "thread"
+        assert seen["context_config"] == seen["config"]
     assert len({_seen(tmp_path, r)["pid"] for r in runs}) == 3
 
 
@@ -49,7 +50,23 @@ def test_a_run_config_env_is_loaded_into_prefects_configuration(own_agent, tmp_p
     run_id = agent.start(flow_id, workdir=str(tmp_path))
     assert agent.final(run_id)["state"] == "Success"
     seen = _seen(tmp_path, run_id)
-    assert seen["probe_setting"] == 42 and seen["context_flow_run_id"] == run_id
+    assert seen["probe_setting"] == seen["context_config_probe_setting"] == 42
+    assert seen["context_flow_run_id"] == run_id and seen["context_config"] == seen["config"]
+
+
+def test_a_task_runs_context_holds_the_config_as_dot_dicts(own_agent, tmp_path):
+    """Prefect's runners merge the context's config into itself about four times per task
+    run: as `DotDict`s (the same values, attribute access) that costs a twentieth of what a
+    `Config` costs, which copies itself at every level of the merge."""
+    agent = own_agent(limit=2)
+    registrations = (lambda: agent.register("config_probe.py"),  # the zygote's config kept
+                     lambda: _register(agent, "config_probe.py", env={"PREFECT__PROBE_SETTING": "7"}))  # loaded again
+    for register in registrations:
+        run_id = agent.start(register(), workdir=str(tmp_path))
+        assert agent.final(run_id)["state"] == "Success"
+        seen = _seen(tmp_path, run_id)
+        assert seen["context_config_type"] == "DotDict"
+        assert seen["context_config"] == seen["config"]
 
 
 def test_a_flow_that_cannot_be_loaded_fails_its_run_with_the_reason(own_agent, tmp_path):
