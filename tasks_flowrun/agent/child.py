@@ -6,6 +6,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
+from ..writer_header import WRITER_HEADER, new_writer_token
 from .environment import RUN_ID_VARIABLES
 
 CONTEXT_PREFIX = "PREFECT__CONTEXT__"  # Prefect's loader puts these in the config's `context` section
@@ -146,7 +147,7 @@ def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> int:
             with prefect.context(secrets=secrets, loading_flow=True):
                 flow = storage.get_flow(flow_name)
             with prefect.context(secrets=secrets):
-                get_default_flow_runner_class()(flow=flow).run()
+                runner_class(get_default_flow_runner_class())(flow=flow).run()
         except Exception as exc:
             message = f"Failed to load and execute flow run: {exc!r}"
             client = prefect.Client()
@@ -156,6 +157,34 @@ def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> int:
             print(message, file=sys.stderr, flush=True)
             return 1
     return 0
+
+
+def runner_class(base: type) -> type:
+    """`base` (the default flow runner class) made to send this process's writer token
+    (`writer_header.py`) with every request of its client and of its task runners' clients,
+    through Prefect's public `Client.attach_headers`; any other runner class as it is."""
+    from prefect.engine.cloud import CloudFlowRunner, CloudTaskRunner
+
+    if not issubclass(base, CloudFlowRunner):
+        return base
+    headers = {WRITER_HEADER: new_writer_token()}
+
+    class WriterTaskRunner(CloudTaskRunner):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.client.attach_headers(headers)
+
+    class WriterFlowRunner(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.client.attach_headers(headers)
+            if self.task_runner_cls is CloudTaskRunner:
+                self.task_runner_cls = WriterTaskRunner
+
+    # Prefect names a runner's logger after its class: logs read as they always did
+    WriterTaskRunner.__name__ = WriterTaskRunner.__qualname__ = CloudTaskRunner.__name__
+    WriterFlowRunner.__name__ = WriterFlowRunner.__qualname__ = base.__name__
+    return WriterFlowRunner
 
 
 def _execute() -> int:

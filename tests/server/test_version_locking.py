@@ -19,6 +19,7 @@ from prefect.exceptions import ClientError
 
 from tasks_flowrun.server.embedded import EmbeddedServer
 from tasks_flowrun.server.settings import ServerSettings
+from tasks_flowrun.writer_header import WRITER_HEADER, new_writer_token
 from tests.server.test_recovery import Backend, _post, sweeper
 from tests.stores import fresh_database
 
@@ -29,18 +30,22 @@ SET_TASK = ("mutation($input: set_task_run_states_input!) "
             "{ set_task_run_states(input: $input) { states { id status message } } }")
 
 
-def _raw(url: str, query: str, variables: Any) -> Dict[str, Any]:
-    return requests.post(url, json={"query": query, "variables": json.dumps(variables)}, timeout=15).json()
+def _raw(url: str, query: str, variables: Any, writer: Optional[str] = None) -> Dict[str, Any]:
+    headers = {WRITER_HEADER: writer} if writer else {}
+    return requests.post(url, json={"query": query, "variables": json.dumps(variables)}, headers=headers,
+                         timeout=15).json()
 
 
-def set_flow(api: Backend, run_id: str, state: Any, version: Optional[int] = None) -> Dict[str, Any]:
+def set_flow(api: Backend, run_id: str, state: Any, version: Optional[int] = None,
+             writer: Optional[str] = None) -> Dict[str, Any]:
     entry = {"flow_run_id": run_id, "version": version, "state": state.serialize()}
-    return _raw(api.url, SET_FLOW, {"input": {"states": [entry]}})
+    return _raw(api.url, SET_FLOW, {"input": {"states": [entry]}}, writer)
 
 
-def set_task(api: Backend, task_run_id: str, state: Any, version: Optional[int] = None) -> Dict[str, Any]:
+def set_task(api: Backend, task_run_id: str, state: Any, version: Optional[int] = None,
+             writer: Optional[str] = None) -> Dict[str, Any]:
     entry = {"task_run_id": task_run_id, "version": version, "state": state.serialize()}
-    return _raw(api.url, SET_TASK, {"input": {"states": [entry]}})
+    return _raw(api.url, SET_TASK, {"input": {"states": [entry]}}, writer)
 
 
 def code(body: Dict[str, Any]) -> Optional[str]:
@@ -169,6 +174,76 @@ def test_no_version_locking_accepts_stale_versions_server_wide(tmp_path):
         task = task_runs(api, run_id)["b-1"]
         api.set_task(task["id"], Pending("touched"))
         assert "errors" not in set_task(api, task["id"], Running("stale but accepted"), version=task["version"])
+
+
+# --- a process's own retry of a Running state whose answer it lost ------------------------------
+
+
+def _history(api: Backend, run_id: str) -> list:
+    return _post(api.url, "query($id: uuid!) { flow_run_by_pk(id: $id) { states { state } } }",
+                 {"id": run_id})["flow_run_by_pk"]["states"]
+
+
+def test_a_process_retrying_its_own_running_task_state_is_answered_as_done(api):
+    """The first answer was lost (the backend stopped after committing it): the same request
+    again, from the same process, succeeds without writing anything."""
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    api.set(run_id, Running("go"))
+    task = task_runs(api, run_id)["a-1"]
+    writer = new_writer_token()
+    assert "errors" not in set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
+    after_first = task_runs(api, run_id)["a-1"]
+    retry = set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
+    assert "errors" not in retry and retry["data"]["set_task_run_states"]["states"][0]["status"] == "SUCCESS", retry
+    assert task_runs(api, run_id)["a-1"] == after_first  # nothing written: same state, same version
+    # then the process goes on as if its first answer had come
+    assert "errors" not in set_task(api, task["id"], Success("done"), writer=writer)
+    assert task_runs(api, run_id)["a-1"]["state"] == "Success"
+
+
+def test_anyone_elses_running_state_for_a_running_task_is_still_refused(api):
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    api.set(run_id, Running("go"))
+    task = task_runs(api, run_id)["a-1"]
+    first = new_writer_token()
+    assert "errors" not in set_task(api, task["id"], Running("start"), version=task["version"], writer=first)
+    for other in (new_writer_token(), None):  # another process, or a sender with no token
+        body = set_task(api, task["id"], Running("a second process"), version=task["version"], writer=other)
+        assert code(body) == "VERSION_LOCKING_ERROR", body
+
+
+def test_a_retry_after_the_run_moved_on_is_refused_even_from_the_same_process(served):
+    """Once anything else was written (here: recovery rescheduled the run and the task run is
+    Pending again), the token no longer vouches for the sender."""
+    api, server = served
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    api.set(run_id, Running("go"))
+    task = task_runs(api, run_id)["a-1"]
+    writer = new_writer_token()
+    assert "errors" not in set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
+    later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
+    assert sweeper(server).run_once(now=later)["rescheduled"] == [run_id]
+    api.set(run_id, Submitted("deployed again", state=Scheduled()))
+    api.set(run_id, Running("the new process"))
+    body = set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
+    assert code(body) == "VERSION_LOCKING_ERROR", body
+    assert task_runs(api, run_id)["a-1"]["state"] == "Pending"
+
+
+def test_a_process_retrying_its_own_running_flow_state_is_answered_as_done(api):
+    run_id = api.new_run()
+    api.set(run_id, Submitted("taken", state=Scheduled()))
+    read = api.run(run_id)["version"]
+    writer = new_writer_token()
+    assert "errors" not in set_flow(api, run_id, Running("start"), version=read, writer=writer)
+    states = _history(api, run_id)
+    assert "errors" not in set_flow(api, run_id, Running("start"), version=read, writer=writer)
+    assert _history(api, run_id) == states and api.run(run_id)["version"] == read + 1
+    assert code(set_flow(api, run_id, Running("start"), version=read, writer=new_writer_token())) \
+        == "VERSION_LOCKING_ERROR"
 
 
 # --- the backend's own writes make every unfinished task run's version stale ---------------------

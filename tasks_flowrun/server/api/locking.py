@@ -14,6 +14,14 @@ default, per flow group: `settings.version_locking_enabled`, server-wide:
 - a Submitted state whose version is given and differs ("State update failed: ...", the
   text agents read as "someone else took it").
 
+A process's own retry is not a late process: when the answer to its Running state was lost
+(the backend stopped after committing it, a connection dropped), Prefect's client sends the
+same state again with the same version. A flow process of `tasks-flowrun agent` sends a
+writer token of its own with its state changes (tasks_flowrun/writer_header.py), kept with
+the Running state it wrote (`state_writer`); a Running state whose sender's token is that
+one, at the version just before the run's, is answered as done (`own_retry`) and changes
+nothing. Any other sender, or the same one after anything else was written, is refused.
+
 Every write the backend makes to a run itself (recovery, cancellation, a restart) adds one
 to the version of each unfinished task run of it (`bump_task_runs`), so a runner that read
 a version before cannot start that task afterwards.
@@ -58,6 +66,13 @@ def locking_enabled(conn: Connection, flow_group_id: Optional[str], server_wide:
     group = fetch_row(conn, "flow_group", ("settings",), id=flow_group_id) if flow_group_id else None
     settings = (group or {}).get("settings")
     return not isinstance(settings, dict) or settings.get(SETTING, True) is not False
+
+
+def own_retry(run: Dict[str, Any], version: Optional[int], writer: Optional[str]) -> bool:
+    """Whether a Running state sent with `version` by the process of token `writer` is that
+    process's retry of the Running state the run holds (written by it at `version + 1`)."""
+    return (writer is not None and version is not None and run["state"] == "Running"
+            and run.get("state_writer") == writer and run["version"] == version + 1)
 
 
 def check_running(kind: str, run: Dict[str, Any], version: Optional[int]) -> None:

@@ -17,7 +17,7 @@ from ..storage.runs import child_runs
 from ..timestamps import TimestampError, clock, to_utc_text
 from .cloud_hooks import queue_hooks_after_commit
 from .errors import ApiError
-from .locking import bump_task_runs, check_not_running, check_running, check_submitted, locking_enabled
+from .locking import bump_task_runs, check_not_running, check_running, check_submitted, locking_enabled, own_retry
 from .records import insert, update
 from .transitions import check_transition
 
@@ -68,9 +68,11 @@ def _start_time(cls: type, serialized: Dict[str, Any], now: str) -> Optional[str
         raise ApiError(f"Invalid state start_time: {exc}") from None
 
 
-def state_columns(kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) -> Tuple[Dict, Dict]:
+def state_columns(kind: str, run: Dict[str, Any], serialized: Dict[str, Any], writer: Optional[str] = None
+                  ) -> Tuple[Dict, Dict]:
     """The history row for a new state of a flow or task run (`kind`) and the run's derived
-    columns after it (version, state, timestamps...), as Prefect Server's triggers derive them."""
+    columns after it (version, state, timestamps...), as Prefect Server's triggers derive them;
+    a Running state keeps the sender's `writer` token (see locking.py)."""
     cls = _check_payload(serialized)
     now = clock.now_text()
     version = (run.get("version") or 0) + 1
@@ -80,7 +82,7 @@ def state_columns(kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) ->
                "timestamp": now, "message": message, "start_time": start_time, "serialized_state": serialized}
     derived: Dict[str, Any] = dict(version=version, state=cls.__name__, serialized_state=serialized,
                                    state_start_time=start_time, state_timestamp=now, state_message=message,
-                                   updated=now)
+                                   updated=now, state_writer=writer if cls is prefect_states.Running else None)
     if cls is prefect_states.Running and not run.get("start_time"):
         derived["start_time"] = now
     if cls.__name__ in END_STATES:
@@ -90,9 +92,11 @@ def state_columns(kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) ->
     return history, derived
 
 
-def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: Dict[str, Any]) -> Dict[str, Any]:
-    """Append `serialized` to the history of an existing flow or task run and update the run."""
-    history, derived = state_columns(kind, run, serialized)
+def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: Dict[str, Any],
+                 writer: Optional[str] = None) -> Dict[str, Any]:
+    """Append `serialized` to the history of an existing flow or task run and update the run
+    (`writer`: the sender's writer token, kept with a Running state)."""
+    history, derived = state_columns(kind, run, serialized, writer)
     insert(conn, f"{kind}_state", **history)
     update(conn, kind, run["id"], **derived)
     run.update(derived)
@@ -104,12 +108,14 @@ def record_state(conn: Connection, kind: str, run: Dict[str, Any], serialized: D
 
 
 def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agent_id: Optional[str] = None,
-                       version: Optional[int] = None, locking: bool = True) -> Dict[str, Any]:
+                       version: Optional[int] = None, locking: bool = True, writer: Optional[str] = None
+                       ) -> Dict[str, Any]:
     """Give a flow run a new state.
 
     `version` is the run's version the sender read: with version locking on for the run's
     flow group (and `locking`, the server-wide switch), a Running or Submitted state with a
-    stale version is refused (see locking.py); a finished run takes only the states
+    stale version is refused (see locking.py), but for the sender's own retry (`writer`, its
+    writer token) of the Running state it wrote; a finished run takes only the states
     transitions.py allows. Entering Scheduled from outside the queue (a restart, a
     reschedule) puts task runs left Running by a dead process back to Pending, and makes
     every unfinished task run's version stale; a restart of a finished run also gives it
@@ -125,10 +131,12 @@ def set_flow_run_state(conn: Connection, flow_run_id: str, serialized: Any, agen
     check_transition("flow run", run, cls)
     if version is not None and issubclass(cls, (prefect_states.Submitted, prefect_states.Running)) \
             and locking_enabled(conn, run["flow_group_id"], locking):
+        if cls is prefect_states.Running and own_retry(run, version, writer):
+            return {"id": run["id"], "status": "SUCCESS", "message": None}
         (check_submitted if issubclass(cls, prefect_states.Submitted) else check_running)("flow run", run, version)
     previous = run["state"]
     serialized = _keep_cancelled_with_parent(run, cls, serialized)
-    record_state(conn, "flow_run", run, serialized)
+    record_state(conn, "flow_run", run, serialized, writer)
     queue_hooks_after_commit(conn, run)  # delivered in the background, once committed
     if cls is prefect_states.Submitted and agent_id:
         update(conn, "flow_run", run["id"], agent_id=agent_id)
@@ -219,11 +227,12 @@ def cancel_task_runs(conn: Connection, flow_run_id: str, message: Optional[str])
 
 
 def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any, version: Optional[int] = None,
-                       locking: bool = True) -> Dict[str, Any]:
+                       locking: bool = True, writer: Optional[str] = None) -> Dict[str, Any]:
     """Give a task run a new state; a Running state needs its flow run Running (as Prefect
     Server), and, with version locking on, the task run's current version when one is given
-    and a task run not Running already (see locking.py); a finished task run takes only
-    the states transitions.py allows."""
+    and a task run not Running already (see locking.py), but for the sender's own retry
+    (`writer`, its writer token) of the Running state it wrote; a finished task run takes
+    only the states transitions.py allows."""
     task_run = fetch_row(conn, "task_run", lock=True, id=str(task_run_id))
     if task_run is None:
         raise ApiError(f"State update failed for task run ID {task_run_id}: no such task run.")
@@ -239,6 +248,8 @@ def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any, vers
                 f"associated flow run {task_run['flow_run_id']} is not in a running state."
             )
         if locking_enabled(conn, flow_run["flow_group_id"], locking):
+            if cls is prefect_states.Running and own_retry(task_run, version, writer):
+                return {"id": task_run["id"], "status": "SUCCESS", "message": None}
             check_running("task run", task_run, version)
             check_not_running(task_run)
     elif issubclass(cls, prefect_states.Submitted) and version is not None and flow_run is not None \
@@ -247,7 +258,7 @@ def set_task_run_state(conn: Connection, task_run_id: str, serialized: Any, vers
     current = task_run.get("serialized_state") or {}
     if not serialized.get("cached_inputs") and current.get("cached_inputs"):
         serialized = {**serialized, "cached_inputs": current["cached_inputs"]}
-    record_state(conn, "task_run", task_run, serialized)
+    record_state(conn, "task_run", task_run, serialized, writer)
     return {"id": task_run["id"], "status": "SUCCESS", "message": None}
 
 

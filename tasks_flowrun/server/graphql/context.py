@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from sqlalchemy.engine import Connection
 
+from ...writer_header import WRITER_HEADER
 from ..api.liveness import RunnerPolls
 from ..api.recovery import RecoveryPolicy
 from ..settings import ServerSettings
@@ -34,6 +35,8 @@ class RequestContext:
         self.budget = budget
         self.agent_id: Optional[str] = headers.get("x-prefect-agent-id") or None
         self.core_version: Optional[str] = headers.get("x-prefect-core-version") or None
+        # the sending flow process's own token (writer_header.py): its retries are told apart
+        self.writer: Optional[str] = headers.get(WRITER_HEADER.lower()) or None
         # id(row) -> the list of rows fetched together with it (its siblings at its level)
         self.siblings: Dict[int, List[Dict[str, Any]]] = {}
         # (id(field node), id(sibling list)) -> (that list, rows of the field grouped by key)

@@ -25,6 +25,11 @@ enum order_by { asc asc_nulls_first asc_nulls_last desc desc_nulls_first desc_nu
 """
 
 
+def api_columns(table: sa.Table) -> List[sa.Column]:
+    """The columns of `table` the API shows (not those marked `info={"internal": True}`)."""
+    return [c for c in table.columns if not c.info.get("internal")]
+
+
 def column_type(column: sa.Column) -> str:
     """The GraphQL scalar of a storage column: as the table declares it (`uuid_column`,
     `time_column` in storage/tables.py), else from its SQL type."""
@@ -57,8 +62,8 @@ def _list_args(name: str) -> str:
 
 def _aggregate_types(name: str) -> List[str]:
     table = TABLES[name]
-    by_name = {c.name: c for c in table.columns}
-    parts = [f"enum {name}_select_column {{ {' '.join(c.name for c in table.columns)} }}"]
+    by_name = {c.name: c for c in api_columns(table)}
+    parts = [f"enum {name}_select_column {{ {' '.join(c.name for c in api_columns(table))} }}"]
     functions = [f"count(columns: [{name}_select_column!], distinct: Boolean): Int!"]
     ordered = ordered_columns(name)
     numeric = numeric_columns(name)
@@ -83,10 +88,10 @@ def _aggregate_types(name: str) -> List[str]:
 
 def _table(name: str) -> str:
     table = TABLES[name]
-    fields: List[str] = [f"{c.name}: {column_type(c)}" for c in table.columns]
+    fields: List[str] = [f"{c.name}: {column_type(c)}" for c in api_columns(table)]
     filters: List[str] = [f"_and: [{name}_bool_exp!]", f"_or: [{name}_bool_exp!]", f"_not: {name}_bool_exp"]
-    filters += [f"{c.name}: {column_type(c)}_comparison_exp" for c in table.columns]
-    orders = [f"{c.name}: order_by" for c in table.columns]
+    filters += [f"{c.name}: {column_type(c)}_comparison_exp" for c in api_columns(table)]
+    orders = [f"{c.name}: order_by" for c in api_columns(table)]
     for rel_name, rel in RELATIONS.get(name, {}).items():
         if rel.kind == "object":
             fields.append(f"{rel_name}: {rel.target}")

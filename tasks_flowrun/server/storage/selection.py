@@ -90,12 +90,13 @@ def select_rows_by_key(conn: Connection, table_name: str, spec: Selection, key_c
 
 def numeric_columns(table_name: str) -> List[str]:
     return [c.name for c in TABLES[table_name].columns
-            if isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean)]
+            if isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean) and not c.info.get("internal")]
 
 
 def ordered_columns(table_name: str) -> List[str]:
-    """Columns min/max apply to: everything but JSON and booleans."""
-    return [c.name for c in TABLES[table_name].columns if not (is_json(c) or isinstance(c.type, sa.Boolean))]
+    """Columns min/max apply to: everything but JSON, booleans and columns the API does not show."""
+    return [c.name for c in TABLES[table_name].columns
+            if not (is_json(c) or isinstance(c.type, sa.Boolean) or c.info.get("internal"))]
 
 
 def aggregate_by_key(conn: Connection, table_name: str, spec: Selection, function: str,

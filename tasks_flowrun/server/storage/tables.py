@@ -94,6 +94,9 @@ def _state_columns() -> list:
         time_column("heartbeat"),
         time_column("start_time"),
         time_column("end_time"),
+        # the writer token (writer_header.py) of the process whose Running state this is: its own
+        # retry of that state is answered as done (api/locking.py); not in the GraphQL API
+        sa.Column("state_writer", sa.String, info={"internal": True}),
     ]
 
 

@@ -71,7 +71,8 @@ def _check_sizes(states: List[Dict[str, Any]]) -> None:
 def set_flow_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     _check_sizes(input["states"])
     return {"states": [states.set_flow_run_state(conn, s["flow_run_id"], s["state"], agent_id=ctx.agent_id,
-                                                 version=s.get("version"), locking=ctx.version_locking)
+                                                 version=s.get("version"), locking=ctx.version_locking,
+                                                 writer=ctx.writer)
                        for s in input["states"]]}
 
 
@@ -79,7 +80,7 @@ def set_flow_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
 def set_task_run_states(conn, ctx, input: Dict[str, Any]) -> Dict[str, Any]:
     _check_sizes(input["states"])
     return {"states": [states.set_task_run_state(conn, s["task_run_id"], s["state"], version=s.get("version"),
-                                                 locking=ctx.version_locking)
+                                                 locking=ctx.version_locking, writer=ctx.writer)
                        for s in input["states"]]}
 
 

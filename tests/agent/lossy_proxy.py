@@ -1,0 +1,76 @@
+"""An HTTP proxy in front of the backend that loses answers: the request reaches the backend
+(which commits it), the answer never reaches the client, whose connection is closed, as when
+a backend stops right after committing. Which answers are lost is the caller's choice."""
+import socket
+import threading
+from typing import Callable, List, Optional, Tuple
+
+
+def _read_message(sock: socket.socket) -> Optional[bytes]:
+    """One HTTP/1.1 message (headers + Content-Length body) from `sock`, or None at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+class LossyProxy:
+    """Forwards one request per connection to `target` ("host", port); when `lose(request)`
+    says so, the backend's answer is read and dropped and the client's connection closed.
+    `lost` lists the requests whose answers were lost."""
+
+    def __init__(self, target: Tuple[str, int], lose: Callable[[bytes], bool]) -> None:
+        self.target = target
+        self.lose = lose
+        self.lost: List[bytes] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            request = _read_message(client)
+            if request is None:
+                return
+            # one request per connection: the backend closes after answering
+            request = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+            with socket.create_connection(self.target) as backend:
+                backend.sendall(request)
+                answer = b""
+                while True:
+                    chunk = backend.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+            with self._lock:
+                drop = self.lose(request)
+                if drop:
+                    self.lost.append(request)
+            if not drop:
+                client.sendall(answer)
+
+    def close(self) -> None:
+        self._listener.close()
