@@ -1,5 +1,6 @@
 """Helpers shared by the tests: waiting, agents, registration."""
 import os
+import socket
 import subprocess
 import threading
 import sys
@@ -90,3 +91,23 @@ def run_at_once(call: Callable[[], object], threads: int, timeout: float = 60.0)
     assert not failures, failures[:3]
     assert len(results) == threads, f"only {len(results)} of {threads} calls returned"
     return results
+
+
+def read_http_message(sock: socket.socket) -> bytes:
+    """One whole HTTP/1.1 message from `sock`: its headers, then its Content-Length of body
+    (the two may arrive in separate segments); what came before EOF if it ends early."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body

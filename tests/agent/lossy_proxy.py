@@ -3,29 +3,9 @@
 a backend stops right after committing. Which answers are lost is the caller's choice."""
 import socket
 import threading
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
-
-def _read_message(sock: socket.socket) -> Optional[bytes]:
-    """One HTTP/1.1 message (headers + Content-Length body) from `sock`, or None at EOF."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        body += chunk
-    return head + b"\r\n\r\n" + body
+from tests.helpers import read_http_message
 
 
 class LossyProxy:
@@ -52,8 +32,8 @@ class LossyProxy:
 
     def _serve(self, client: socket.socket) -> None:
         with client:
-            request = _read_message(client)
-            if request is None:
+            request = read_http_message(client)
+            if b"\r\n\r\n" not in request:
                 return
             # one request per connection: the backend closes after answering
             request = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)

@@ -8,7 +8,7 @@ server-wide (--no-version-locking).
 """
 import datetime as dt
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import pytest
 import requests
@@ -184,15 +184,22 @@ def _history(api: Backend, run_id: str) -> list:
                  {"id": run_id})["flow_run_by_pk"]["states"]
 
 
-def test_a_process_retrying_its_own_running_task_state_is_answered_as_done(api):
-    """The first answer was lost (the backend stopped after committing it): the same request
-    again, from the same process, succeeds without writing anything."""
+def started_by_a_process(api: Backend) -> Tuple[str, Dict[str, Any], str]:
+    """A Running run whose task `a-1` a process (of the returned writer token) just started:
+    the run's id, the task run as the process read it before starting it, the token."""
     run_id = api.new_run()
     api.set(run_id, Submitted("taken", state=Scheduled()))
     api.set(run_id, Running("go"))
     task = task_runs(api, run_id)["a-1"]
     writer = new_writer_token()
     assert "errors" not in set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
+    return run_id, task, writer
+
+
+def test_a_process_retrying_its_own_running_task_state_is_answered_as_done(api):
+    """The first answer was lost (the backend stopped after committing it): the same request
+    again, from the same process, succeeds without writing anything."""
+    run_id, task, writer = started_by_a_process(api)
     after_first = task_runs(api, run_id)["a-1"]
     retry = set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
     assert "errors" not in retry and retry["data"]["set_task_run_states"]["states"][0]["status"] == "SUCCESS", retry
@@ -203,12 +210,7 @@ def test_a_process_retrying_its_own_running_task_state_is_answered_as_done(api):
 
 
 def test_anyone_elses_running_state_for_a_running_task_is_still_refused(api):
-    run_id = api.new_run()
-    api.set(run_id, Submitted("taken", state=Scheduled()))
-    api.set(run_id, Running("go"))
-    task = task_runs(api, run_id)["a-1"]
-    first = new_writer_token()
-    assert "errors" not in set_task(api, task["id"], Running("start"), version=task["version"], writer=first)
+    run_id, task, _writer = started_by_a_process(api)
     for other in (new_writer_token(), None):  # another process, or a sender with no token
         body = set_task(api, task["id"], Running("a second process"), version=task["version"], writer=other)
         assert code(body) == "VERSION_LOCKING_ERROR", body
@@ -218,12 +220,7 @@ def test_a_retry_after_the_run_moved_on_is_refused_even_from_the_same_process(se
     """Once anything else was written (here: recovery rescheduled the run and the task run is
     Pending again), the token no longer vouches for the sender."""
     api, server = served
-    run_id = api.new_run()
-    api.set(run_id, Submitted("taken", state=Scheduled()))
-    api.set(run_id, Running("go"))
-    task = task_runs(api, run_id)["a-1"]
-    writer = new_writer_token()
-    assert "errors" not in set_task(api, task["id"], Running("start"), version=task["version"], writer=writer)
+    run_id, task, writer = started_by_a_process(api)
     later = dt.datetime.now(dt.timezone.utc) + TIMEOUT + dt.timedelta(seconds=5)
     assert sweeper(server).run_once(now=later)["rescheduled"] == [run_id]
     api.set(run_id, Submitted("deployed again", state=Scheduled()))

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import requests
 
+from tests.helpers import read_http_message
 from tests.server.attacks.support import HEADER_TIMEOUT, Target, refused, timed
 
 PROJECT = "mutation($input: create_project_input!) { create_project(input: $input) { id } }"
@@ -150,32 +151,12 @@ def test_a_flood_past_64_requests_in_flight_gets_a_503_and_the_server_stays_heal
     target.assert_healthy()
 
 
-def _read_answer(sock: socket.socket) -> bytes:
-    """One whole HTTP answer: its headers and then its Content-Length of body (the two may
-    arrive in separate segments)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    while len(body) < length:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
 def test_a_body_that_never_comes_times_out_with_a_json_error(target: Target):
     sock = _half_open(target)
     try:
         sock.settimeout(10)
         started = time.monotonic()
-        answer = _read_answer(sock)
+        answer = read_http_message(sock)
         assert b" 408 " in answer.split(b"\r\n", 1)[0] and b'"errors"' in answer, answer
         assert time.monotonic() - started < 5
     finally:
