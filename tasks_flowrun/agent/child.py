@@ -178,8 +178,8 @@ def runner_class(base: type) -> type:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.client.attach_headers(headers)
-            if self.task_runner_cls is CloudTaskRunner:
-                self.task_runner_cls = WriterTaskRunner
+            if getattr(self, "task_runner_cls", None) is CloudTaskRunner:
+                setattr(self, "task_runner_cls", WriterTaskRunner)
 
     # Prefect names a runner's logger after its class: logs read as they always did
     WriterTaskRunner.__name__ = WriterTaskRunner.__qualname__ = CloudTaskRunner.__name__
