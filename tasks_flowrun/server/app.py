@@ -38,6 +38,7 @@ def _lifespan(backend: Backend, workers: Workers) -> Callable:
         services: List[Service] = [
             AvailabilityWatch(backend.availability, db), CloudHookDelivery(db, backend.settings.link_base),
             Scheduler(db), Recovery(db, backend.recovery_policy, backend.polls, availability=backend.availability)]
+        db.changes.reopen()  # a stop answered every held request and closed the feed
         for service in services:
             service.start()
         try:

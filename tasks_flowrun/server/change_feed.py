@@ -151,6 +151,11 @@ class ChangeFeed:
         for waiter in held:
             waiter.wake()
 
+    def reopen(self) -> None:
+        """Hold requests again (the app started again after a stop)."""
+        with self._lock:
+            self._closed = False
+
     @property
     def closed(self) -> bool:
         return self._closed

@@ -208,3 +208,22 @@ def test_a_stopping_server_pauses_recovery_at_once_and_stops_within_seconds(tmp_
         assert "Recovery paused: the backend is shutting down" in server.stdout.read()
     finally:
         stop_process(server)
+
+
+def test_an_embedded_server_started_again_after_a_stop_holds_requests_again(tmp_path):
+    """A stop answers held requests and closes the change feed; the same app started again
+    holds them again (it would otherwise answer every /watch at once, and its clients spin)."""
+    from tasks_flowrun.server.embedded import EmbeddedServer
+    from tests.stores import fresh_database
+
+    server = EmbeddedServer(database=fresh_database(tmp_path, "again")).start()
+    try:
+        server.stop()
+        server.start()
+        watch = {"flow_run_ids": [str(uuid.uuid4())]}
+        token = requests.post(server.url + "/watch", json={**watch, "timeout": 0}, timeout=10).json()["token"]
+        asked = time.monotonic()
+        answer = requests.post(server.url + "/watch", json={**watch, "token": token, "timeout": 1}, timeout=10)
+        assert answer.json()["changed"] == [] and time.monotonic() - asked >= 0.9
+    finally:
+        server.stop()
