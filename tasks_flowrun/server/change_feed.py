@@ -156,10 +156,6 @@ class ChangeFeed:
         with self._lock:
             self._closed = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     # -- publishing ---------------------------------------------------------------------
 
     def publish(self, changes: Iterable[Change]) -> None:

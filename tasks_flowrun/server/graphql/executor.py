@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
-from graphql.language import DocumentNode, FieldNode, Lexer, OperationDefinitionNode, Source, TokenKind
+from graphql.language import DocumentNode, FieldNode, OperationDefinitionNode, TokenKind
 from graphql.validation import OverlappingFieldsCanBeMergedRule, ValuesOfCorrectTypeRule
 
 from ..storage.database import database_unavailable
@@ -53,16 +53,16 @@ def _refusal(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> List[Dict
     return [{"message": defuse(message), "extensions": {"code": code}}]
 
 
-def shape(query: str) -> str:
-    """The document's tokens with each literal value replaced by its kind (string, int, float):
-    two documents of one shape differ in literal values only. Comments are left out, names
-    (`true`, `null` and enum values included) and punctuation kept."""
-    lexer = Lexer(Source(query))
+def shape(document: DocumentNode) -> str:
+    """The parsed document's tokens with each literal value replaced by its kind (string,
+    int, float): two documents of one shape differ in literal values only. Comments are left
+    out, names (`true`, `null` and enum values included) and punctuation kept."""
     parts: List[str] = []
-    token = lexer.advance()
-    while token.kind != TokenKind.EOF:
-        parts.append(token.kind.value if token.kind in _VALUE_TOKENS or token.value is None else token.value)
-        token = lexer.advance()
+    token = document.loc.start_token.next if document.loc else None
+    while token is not None and token.kind != TokenKind.EOF:
+        if token.kind != TokenKind.COMMENT:
+            parts.append(token.kind.value if token.kind in _VALUE_TOKENS or token.value is None else token.value)
+        token = token.next
     return " ".join(parts)
 
 
@@ -148,7 +148,7 @@ class GraphQLService:
         if unsupported:
             return None, _refusal(unsupported, "NOT_SUPPORTED")
         try:
-            key = shape(query)
+            key = shape(document)
             with self._lock:
                 known_shape = key in self._shapes
                 if known_shape:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from ..storage.relations import RELATIONS
 from ..storage.selection import numeric_columns, ordered_columns
-from ..storage.tables import API_TABLES as TABLES, is_json
+from ..storage.tables import API_TABLES as TABLES, api_columns, is_json
 
 SCALARS = ["uuid", "timestamptz", "jsonb", "String", "Int", "Boolean"]
 
@@ -23,11 +23,6 @@ scalar jsonb
 
 enum order_by { asc asc_nulls_first asc_nulls_last desc desc_nulls_first desc_nulls_last }
 """
-
-
-def api_columns(table: sa.Table) -> List[sa.Column]:
-    """The columns of `table` the API shows (not those marked `info={"internal": True}`)."""
-    return [c for c in table.columns if not c.info.get("internal")]
 
 
 def column_type(column: sa.Column) -> str:
@@ -63,7 +58,7 @@ def _list_args(name: str) -> str:
 def _aggregate_types(name: str) -> List[str]:
     table = TABLES[name]
     by_name = {c.name: c for c in api_columns(table)}
-    parts = [f"enum {name}_select_column {{ {' '.join(c.name for c in api_columns(table))} }}"]
+    parts = [f"enum {name}_select_column {{ {' '.join(by_name)} }}"]
     functions = [f"count(columns: [{name}_select_column!], distinct: Boolean): Int!"]
     ordered = ordered_columns(name)
     numeric = numeric_columns(name)

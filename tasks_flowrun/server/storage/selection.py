@@ -14,7 +14,7 @@ from sqlalchemy.sql.selectable import Subquery
 from .hasura import FilterError, order_clauses, where_clause
 from .reads import IN_CHUNK
 from .rows import tolerant
-from .tables import TABLES, is_json
+from .tables import TABLES, api_columns, is_json
 
 KEY = "_key"  # the parent key column of a per-parent selection
 RANK = "_rank"  # a row's place within its parent's list
@@ -89,14 +89,13 @@ def select_rows_by_key(conn: Connection, table_name: str, spec: Selection, key_c
 
 
 def numeric_columns(table_name: str) -> List[str]:
-    return [c.name for c in TABLES[table_name].columns
-            if isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean) and not c.info.get("internal")]
+    return [c.name for c in api_columns(TABLES[table_name])
+            if isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean)]
 
 
 def ordered_columns(table_name: str) -> List[str]:
     """Columns min/max apply to: everything but JSON, booleans and columns the API does not show."""
-    return [c.name for c in TABLES[table_name].columns
-            if not (is_json(c) or isinstance(c.type, sa.Boolean) or c.info.get("internal"))]
+    return [c.name for c in api_columns(TABLES[table_name]) if not (is_json(c) or isinstance(c.type, sa.Boolean))]
 
 
 def aggregate_by_key(conn: Connection, table_name: str, spec: Selection, function: str,

@@ -4,7 +4,7 @@ Timestamps are TEXT in the fixed UTC form of `timestamps.py`; JSON columns hold 
 Every change here needs a revision in `migrations/versions/` (a test compares the two).
 """
 import json
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import base as sqlite_base
@@ -333,3 +333,8 @@ server_process = sa.Table(
 TABLES = {t.name: t for t in metadata.sorted_tables}
 # The tables the GraphQL API serves (internal bookkeeping tables stay out of it).
 API_TABLES = {name: t for name, t in TABLES.items() if not t.info.get("internal")}
+
+
+def api_columns(table: sa.Table) -> List[sa.Column]:
+    """The columns of `table` the API shows (not those marked `info={"internal": True}`)."""
+    return [c for c in table.columns if not c.info.get("internal")]
