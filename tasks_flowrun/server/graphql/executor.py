@@ -21,6 +21,7 @@ from graphql.validation import OverlappingFieldsCanBeMergedRule, ValuesOfCorrect
 
 from ..storage.database import database_unavailable
 from .cost import CostLimits, TooCostly, check_cost
+from .templates import Templates
 from .unsupported import refusal as unsupported_refusal
 
 logger = logging.getLogger("tasks_flowrun.server")
@@ -121,6 +122,7 @@ class GraphQLService:
         self._shapes: "OrderedDict[str, None]" = OrderedDict()  # shapes of documents that validated
         self._lock = threading.Lock()
         self.shape_hits = 0  # documents checked by LITERAL_RULES only
+        self.templates = Templates(schema)  # documents built without parsing (templates.py)
 
     def prepare(self, query: str, variables: Optional[Dict[str, Any]] = None, operation_name: Optional[str] = None,
                 ) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
@@ -130,6 +132,10 @@ class GraphQLService:
             if document is not None:
                 self._cache.move_to_end(query)
         cached = document is not None
+        built, overlap_check = False, False
+        if document is None:
+            document, overlap_check = self.templates.document(query)
+            built = document is not None
         if document is None:
             try:
                 document = parse(query, max_tokens=MAX_TOKENS)
@@ -144,6 +150,8 @@ class GraphQLService:
             return None, _refusal(str(exc), "QUERY_TOO_COSTLY")
         if cached:
             return document, []
+        if built:
+            return self._checked_build(query, document, overlap_check)
         unsupported = unsupported_refusal(root_fields(document))
         if unsupported:
             return None, _refusal(unsupported, "NOT_SUPPORTED")
@@ -160,14 +168,31 @@ class GraphQLService:
         if errors:
             return None, [{"message": defuse(e.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
                           for e in errors]
+        self._remember(query, document)
+        with self._lock:
+            self._shapes[key] = None
+            if len(self._shapes) > SHAPE_CACHE_SIZE:
+                self._shapes.popitem(last=False)
+        self.templates.learn(query, document)
+        return document, []
+
+    def _checked_build(self, query: str, document: DocumentNode, overlap_check: bool
+                       ) -> Tuple[Optional[DocumentNode], List[Dict[str, Any]]]:
+        """A document built from a template (templates.py): its literals are valid where they
+        stand; what is left to check is fields of one response name, if its template has any."""
+        if overlap_check:
+            errors = validate(self.schema, document, [OverlappingFieldsCanBeMergedRule])
+            if errors:
+                return None, [{"message": defuse(e.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
+                              for e in errors]
+        self._remember(query, document)
+        return document, []
+
+    def _remember(self, query: str, document: DocumentNode) -> None:
         with self._lock:
             self._cache[query] = document
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-            self._shapes[key] = None
-            if len(self._shapes) > SHAPE_CACHE_SIZE:
-                self._shapes.popitem(last=False)
-        return document, []
 
     def run(self, document: DocumentNode, variables: Optional[Dict[str, Any]], operation_name: Optional[str],
             context: Any) -> Dict[str, Any]:
