@@ -24,13 +24,13 @@ the same line may be off by the difference).
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from graphql import GraphQLError, GraphQLSchema, TypeInfo, TypeInfoVisitor, Visitor, get_named_type, visit
 from graphql.language import (DocumentNode, FieldNode, FloatValueNode, FragmentDefinitionNode, FragmentSpreadNode,
                               InlineFragmentNode, IntValueNode, Node, SelectionSetNode, StringValueNode)
 from graphql.pyutils import Undefined
-from graphql.type import GraphQLInputType, is_leaf_type
+from graphql.type import GraphQLEnumType, GraphQLInputType, GraphQLScalarType, is_leaf_type
 
 CACHE_SIZE = 1024
 # A string (no escapes: texts with a backslash get no template) or something that starts
@@ -41,6 +41,7 @@ _NO_TEMPLATE = ("#", "\\", '"""', "\x00")  # a comment, an escape, a block strin
 _VALUE_NODES = (StringValueNode, IntValueNode, FloatValueNode)
 
 Literal = Tuple[type, str]  # (value node class, the literal's text)
+ValueLiteral = Union[StringValueNode, IntValueNode, FloatValueNode]
 
 
 def literals(text: str) -> Optional[Tuple[str, List[Literal]]]:
@@ -146,7 +147,7 @@ class Template:
         reports the error)."""
         replacements: Dict[int, Node] = {}
         for old, (kind, raw), expected in zip(self.values, found, self.types):
-            if old.value == (raw[1:-1] if kind is StringValueNode else raw):
+            if cast(ValueLiteral, old).value == (raw[1:-1] if kind is StringValueNode else raw):
                 continue
             new = _node(kind, raw)
             if not _valid(new, expected):
@@ -159,9 +160,9 @@ class Template:
 
 def _valid(node: Node, expected: GraphQLInputType) -> bool:
     """What ValuesOfCorrectTypeRule checks of a literal: its scalar parses it."""
-    scalar = get_named_type(expected)
+    scalar = cast(Union[GraphQLScalarType, GraphQLEnumType], get_named_type(expected))
     try:
-        return scalar.parse_literal(node) is not Undefined  # type: ignore[union-attr]
+        return scalar.parse_literal(node) is not Undefined  # type: ignore[arg-type]
     except (GraphQLError, ValueError, TypeError, ArithmeticError):
         return False
 
