@@ -6,7 +6,7 @@ Usage: python benchmarks/bench_agent.py [--keep]   (prints the figures and a tab
 Three sides, one after the other, each with an agent of its own on one embedded backend:
 
 - warm: `flows/parent_ours.py` (our tasks) through `tasks-flowrun agent` with no flags:
-  its defaults (at most the CPU count of runs working at once; the parent waiting on its
+  its defaults (at most twice the CPU count of runs working at once; the parent waiting on its
   children does not count);
 - peer: `flows/parent_peer.py` (Prefect's `prefect.tasks.prefect` tasks) through the stock
   `prefect agent local start`;

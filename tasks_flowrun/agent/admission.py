@@ -31,9 +31,26 @@ MEMORY_SHARE = 4  # blocked processes may take at most a quarter of the machine'
 MAX_BLOCKED_CAP = 1024
 
 
+# A flow process of short tasks waits on the backend's answers for about half of its time
+# (alone on the machine: 128 ms of CPU in 220 ms from fork to exit, a 3-task child), so
+# runs working at once per CPU this many keep the CPUs busy. Measured, a 20-child fan-out
+# on 2 CPUs (alternating rounds, same machine): 3.97 s with 2 at once, 3.55 s with 3,
+# 3.64 s with 4 against 3.98 s with 3, 2.81 s with 6 against 3.04 s with 4.
+RUNS_PER_CPU = 2
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. a container's cpuset), else the
+    machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 def default_limit() -> int:
-    """The CPU count, at least 2."""
-    return max(2, os.cpu_count() or 1)
+    """Twice the usable CPU count (RUNS_PER_CPU), at least 2."""
+    return max(2, RUNS_PER_CPU * usable_cpus())
 
 
 def default_max_blocked(limit: int) -> int:

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                         help="flow runs working at once (runs waiting on other flow runs apart, see "
                              "'slots' below); more due runs stay Scheduled for other agents "
-                             "(default: the CPU count, at least 2)")
+                             "(default: twice the CPU count, at least 2; a flow process of short tasks waits on "
+                             "the backend about half of its time: give CPU-heavy flows the CPU count)")
     parser.add_argument("--max-blocked", type=_non_negative_int, default=None, metavar="N",
                         help="flow runs waiting on other flow runs that do not count against --limit; 0 "
                              "counts them all, as other agents do (default: from the machine's memory, see "

@@ -64,7 +64,7 @@ class WarmAgent(LocalAgentLoop):
     Args (beyond LocalAgent's):
         - limit (int): flow runs working at once (runs waiting on other flow runs inside the
             tasks' `blocked_on_children()` are not counted); more due runs stay Scheduled
-            for other agents (default: the CPU count, at least 2)
+            for other agents (default: twice the CPU count, see `admission.default_limit`)
         - max_blocked (int): waiting runs not counted against `limit` (default: from the
             machine's memory, see `admission.default_max_blocked`)
         - poll_interval (float): longest wait between two looks for due runs when the

@@ -24,7 +24,7 @@ def _tree(agent, workdir: Path, depth: int, width: int) -> str:
 
 def test_a_three_level_pipeline_completes_under_the_default_limit(own_agent, tmp_path):
     """1 parent, 2 children, 4 grandchildren through `tasks-flowrun agent` with no flags
-    (limit = CPU count, 2 here): with waiting parents holding slots this never finished."""
+    (limit = twice the CPU count): with waiting parents holding slots this never finished."""
     agent = own_agent(limit=None)
     root = _tree(agent, tmp_path, depth=2, width=2)
     run = agent.final(root, timeout=120)
