@@ -63,16 +63,18 @@ def test_a_template_literal_that_is_not_valid_where_it_stands_is_refused(gql: Gr
 
 
 def test_an_int_too_large_for_its_template_position_is_refused(gql: GraphQL, server, alias):
-    document = "{ %s: flow_run(where: {version: {_eq: %s}}) { id } }"
-    assert gql.data(document % (alias, "1")) == {alias: []}
-    errors = gql.errors(document % (alias, "99999999999"))
+    document = '{ %s: flow_run(where: {name: {_eq: "%s"}, version: {_eq: %s}}) { id } }'
+    assert gql.data(document % (alias, alias, "1")) == {alias: []}  # no run has that name: none
+    errors = gql.errors(document % (alias, alias, "99999999999"))
     assert "Int cannot represent non 32-bit signed integer value" in errors[0]["message"], errors
 
 
 def test_a_template_with_fields_of_one_response_name_checks_their_arguments(gql: GraphQL, server, alias):
-    document = "{ %s: flow_run(limit: %d) { id } %s: flow_run(limit: %d) { id } }"
-    assert gql.data(document % (alias, 1, alias, 1)) == {alias: []}  # the same arguments: one field
-    errors = gql.errors(document % (alias, 1, alias, 2))
+    document = ('{ %s: flow_run(where: {name: {_eq: "%s"}}, limit: %d) { id } '
+                '%s: flow_run(where: {name: {_eq: "%s"}}, limit: %d) { id } }')
+    # the same arguments: one field (no run has that name: none)
+    assert gql.data(document % (alias, alias, 1, alias, alias, 1)) == {alias: []}
+    errors = gql.errors(document % (alias, alias, 1, alias, alias, 2))
     assert "conflict" in errors[0]["message"] and "differing arguments" in errors[0]["message"], errors
 
 
@@ -82,9 +84,9 @@ def test_a_template_with_fields_of_one_response_name_checks_their_arguments(gql:
     '{ %s: flow_run(where: {name: {_eq: """%s"""}}) { id } }',
 ])
 def test_texts_with_comments_escapes_or_block_strings_are_parsed_as_usual(gql: GraphQL, server, alias, document):
-    assert gql.data(document % (alias, "x")) == {alias: []}
+    assert gql.data(document % (alias, "x-" + alias)) == {alias: []}
     before = _hits(server)
-    assert gql.data(document % (alias, "y")) == {alias: []}
+    assert gql.data(document % (alias, "y-" + alias)) == {alias: []}
     assert _hits(server) == before
 
 
