@@ -5,7 +5,8 @@ few documents over and over, so validated documents are cached by their text. Ma
 documents differ only in literal values written into them (a run's id, a time), so a
 document whose text is new but whose shape (its tokens, literal values left out: see
 `shape`) was validated before is checked only by the rules whose outcome depends on
-literal values (`LITERAL_RULES`), a fifth of the full validation's cost. Before
+literal values (`LITERAL_RULES`), a fifth of the full validation's cost; most such texts
+are not even parsed, but built from an earlier document's template (templates.py). Before
 validation, a document is refused if it is too long (tokens), too deep, too wide or would
 fetch too many rows (see cost.py); the cost check runs on every request, cached or not,
 because a `limit` may come from the variables.
@@ -52,6 +53,10 @@ def defuse(message: str) -> str:
 
 def _refusal(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> List[Dict[str, Any]]:
     return [{"message": defuse(message), "extensions": {"code": code}}]
+
+
+def _validation_errors(errors: List[GraphQLError]) -> List[Dict[str, Any]]:
+    return [{"message": defuse(e.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for e in errors]
 
 
 def shape(document: DocumentNode) -> str:
@@ -166,8 +171,7 @@ class GraphQLService:
         except RecursionError:
             return None, _refusal("The document nests too deeply to be validated.")
         if errors:
-            return None, [{"message": defuse(e.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
-                          for e in errors]
+            return None, _validation_errors(errors)
         self._remember(query, document)
         with self._lock:
             self._shapes[key] = None
@@ -183,8 +187,7 @@ class GraphQLService:
         if overlap_check:
             errors = validate(self.schema, document, [OverlappingFieldsCanBeMergedRule])
             if errors:
-                return None, [{"message": defuse(e.message), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
-                              for e in errors]
+                return None, _validation_errors(errors)
         self._remember(query, document)
         return document, []
 

@@ -27,8 +27,8 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from graphql import GraphQLError, GraphQLSchema, TypeInfo, TypeInfoVisitor, Visitor, get_named_type, visit
-from graphql.language import (DocumentNode, FieldNode, FloatValueNode, FragmentDefinitionNode, FragmentSpreadNode,
-                              InlineFragmentNode, IntValueNode, Node, SelectionSetNode, StringValueNode)
+from graphql.language import (DocumentNode, FieldNode, FloatValueNode, FragmentDefinitionNode, IntValueNode, Node,
+                              SelectionSetNode, StringValueNode)
 from graphql.pyutils import Undefined
 from graphql.type import GraphQLEnumType, GraphQLInputType, GraphQLScalarType, is_leaf_type
 
@@ -116,8 +116,7 @@ def _overlap_free(document: DocumentNode) -> bool:
             nonlocal safe
             names = set()
             for selection in node.selections:
-                if isinstance(selection, (FragmentSpreadNode, InlineFragmentNode)) or not isinstance(selection,
-                                                                                                       FieldNode):
+                if not isinstance(selection, FieldNode):  # a fragment spread or an inline fragment
                     safe = False
                     return
                 name = (selection.alias or selection.name).value
@@ -187,13 +186,10 @@ def _substitute(node: Node, replacements: Dict[int, Node], spine: Set[int]) -> N
     return clone
 
 
-def make_template(schema: GraphQLSchema, text: str, document: DocumentNode) -> Optional[Template]:
-    """The template of a document that validated in full, or None if its text gets none or
-    its literals are not where the text's scan found them."""
-    scanned = literals(text)
-    if scanned is None:
-        return None
-    _, found = scanned
+def make_template(schema: GraphQLSchema, text: str, found: List[Literal], document: DocumentNode
+                  ) -> Optional[Template]:
+    """The template of a document that validated in full, `found` being its text's literals
+    (`literals`), or None if they are not where the parse put its value nodes."""
     nodes = _Nodes()
     visit(document, nodes)
     values = sorted(nodes.values, key=lambda n: n.loc.start if n.loc else -1)
@@ -246,13 +242,14 @@ class Templates:
         scanned = literals(text)
         if scanned is None:
             return
+        key, found = scanned
         with self._lock:
-            if scanned[0] in self._templates:
+            if key in self._templates:
                 return
-        template = make_template(self.schema, text, document)
+        template = make_template(self.schema, text, found, document)
         if template is None:
             return
         with self._lock:
-            self._templates[scanned[0]] = template
+            self._templates[key] = template
             if len(self._templates) > CACHE_SIZE:
                 self._templates.popitem(last=False)
