@@ -4,10 +4,11 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ..writer_header import WRITER_HEADER, new_writer_token
 from .environment import RUN_ID_VARIABLES
+from .protocol import RETURNED, RETURNED_UNFINISHED
 
 CONTEXT_PREFIX = "PREFECT__CONTEXT__"  # Prefect's loader puts these in the config's `context` section
 
@@ -15,8 +16,9 @@ CONTEXT_PREFIX = "PREFECT__CONTEXT__"  # Prefect's loader puts these in the conf
 def run_order(request: Dict[str, Any], marker_fd: int) -> int:
     """Run the flow run described by `request` (see `protocol.py`); returns the exit code.
 
-    Writes b"1" to `marker_fd` when the flow runner returned normally, so the zygote can tell
-    a finished process from one that died (killed, `os._exit`, a crash) whatever its code.
+    Writes a marker byte to `marker_fd` when the flow runner returned normally, so the
+    zygote can tell a finished process from one that died (killed, `os._exit`, a crash)
+    whatever its code, and a run the runner left Running (see `protocol.py`).
     """
     os.setsid()  # its own session and process group: the agent stops the whole group
     _redirect_stdio(show_logs=bool(request.get("show_logs")))
@@ -26,11 +28,11 @@ def run_order(request: Dict[str, Any], marker_fd: int) -> int:
     else:
         _install_prefect_config()
     _lighten_context_config()
-    flow = request.get("flow")
-    code = _run_flow(flow["name"], flow["storage"]) if flow else _execute()
+    flow = request["flow"]
+    code, left_running = _run_flow(flow["name"], flow["storage"])
     if code == 0:
         try:
-            os.write(marker_fd, b"1")
+            os.write(marker_fd, RETURNED_UNFINISHED if left_running else RETURNED)
         except OSError:
             pass
     return code
@@ -126,15 +128,17 @@ def _set_run_ids(env: Dict[str, str]) -> None:
     prefect.context.update(ids)
 
 
-def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> int:
+def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> Tuple[int, bool]:
     """What `prefect execute flow-run` does, with the flow's name and storage the agent read
     when it took the run (the command would ask the backend for them again): load the flow
     from its storage, with the storage's secrets, and run it with the default flow runner
     (the cloud runner, from the environment); on a failure to load or run, mark the run
-    Failed with the reason and log it, as the command does."""
+    Failed with the reason and log it, as the command does.
+
+    Returns the exit code, and whether the runner returned with the run still Running."""
     import prefect
     from prefect.engine import get_default_flow_runner_class
-    from prefect.engine.state import Failed
+    from prefect.engine.state import Failed, State
     from prefect.serialization.storage import StorageSchema
     from prefect.tasks.secrets import PrefectSecret
 
@@ -147,7 +151,7 @@ def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> int:
             with prefect.context(secrets=secrets, loading_flow=True):
                 flow = storage.get_flow(flow_name)
             with prefect.context(secrets=secrets):
-                runner_class(get_default_flow_runner_class())(flow=flow).run()
+                end = runner_class(get_default_flow_runner_class())(flow=flow).run()
         except Exception as exc:
             message = f"Failed to load and execute flow run: {exc!r}"
             client = prefect.Client()
@@ -155,8 +159,8 @@ def _run_flow(flow_name: str, serialized_storage: Dict[str, Any]) -> int:
             client.write_run_logs([{"flow_run_id": flow_run_id, "name": "execute flow-run", "message": message,
                                     "level": "ERROR"}])
             print(message, file=sys.stderr, flush=True)
-            return 1
-    return 0
+            return 1, False
+    return 0, isinstance(end, State) and end.is_running()
 
 
 def runner_class(base: type) -> type:
@@ -185,18 +189,3 @@ def runner_class(base: type) -> type:
     WriterTaskRunner.__name__ = WriterTaskRunner.__qualname__ = CloudTaskRunner.__name__
     WriterFlowRunner.__name__ = WriterFlowRunner.__qualname__ = base.__name__
     return WriterFlowRunner
-
-
-def _execute() -> int:
-    """Prefect's own `prefect execute flow-run` command, called in this process: it loads the
-    flow from its storage and runs it with the default (cloud) flow runner."""
-    from prefect.cli.execute import flow_run
-
-    try:
-        flow_run.main(args=[], prog_name="prefect execute flow-run", standalone_mode=False)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:  # the command already marked the run Failed
-        print(f"flow run failed: {exc!r}", file=sys.stderr, flush=True)
-        return 1
-    return 0

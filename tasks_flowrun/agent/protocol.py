@@ -5,13 +5,22 @@ Agent -> zygote: `{"id": n, "env": {...}, "cwd": str|null, "show_logs": bool, "f
 what to load and run; `inherit_config`: the zygote's environment is the run's but for its
 ids, so the child keeps the zygote's Prefect configuration and only sets them). Zygote -> agent: `{"ready": pid}` once warm; `{"id": n, "pid": pid}` (or
 `{"id": n, "error": text}`) per request; `{"finished": pid}` when its flow runner returned
-(the process is exiting); `{"exited": pid, "status": s, "clean": bool}` when
-a flow process ends (`status` like `Popen.returncode`: the exit code, or -signal; `clean`
-when the process finished its flow run normally, see `child.py`).
+(the process is exiting); `{"exited": pid, "status": s, "clean": bool, "unfinished": bool}`
+when a flow process ends (`status` like `Popen.returncode`: the exit code, or -signal;
+`clean` when its flow runner returned normally, see `child.py`; `unfinished` when it
+returned with the run still Running).
+
+A flow process tells the zygote how its flow runner returned by writing one byte to its
+marker pipe: `RETURNED`, or `RETURNED_UNFINISHED` when the run was left Running (a task run
+waiting for its time, or one whose state could not be set). A process that dies writes
+nothing.
 """
 import json
 import os
 from typing import Any, Dict, Iterator
+
+RETURNED = b"1"  # the flow runner returned; the run is not Running
+RETURNED_UNFINISHED = b"2"  # the flow runner returned with the run still Running
 
 
 def send(fd: int, message: Dict[str, Any]) -> None:

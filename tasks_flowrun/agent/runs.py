@@ -33,22 +33,22 @@ class RunTable:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_pid: Dict[int, RunningRun] = {}
-        self._early_exits: Dict[int, Tuple[int, bool]] = {}  # exits heard before `add`
+        self._early_exits: Dict[int, Tuple[int, bool, bool]] = {}  # exits heard before `add`
 
-    def add(self, run: RunningRun) -> Optional[Tuple[int, bool]]:
-        """Track a new process; returns (status, clean) if it already exited."""
+    def add(self, run: RunningRun) -> Optional[Tuple[int, bool, bool]]:
+        """Track a new process; returns (status, clean, unfinished) if it already exited."""
         with self._lock:
             early = self._early_exits.pop(run.pid, None)
             if early is None:
                 self._by_pid[run.pid] = run
             return early
 
-    def finished(self, pid: int, status: int, clean: bool) -> Optional[RunningRun]:
+    def finished(self, pid: int, status: int, clean: bool, unfinished: bool = False) -> Optional[RunningRun]:
         """Forget the process that exited; returns its run (None if not added yet)."""
         with self._lock:
             run = self._by_pid.pop(pid, None)
             if run is None:
-                self._early_exits[pid] = (status, clean)
+                self._early_exits[pid] = (status, clean, unfinished)
             return run
 
     def get(self, pid: int) -> Optional[RunningRun]:

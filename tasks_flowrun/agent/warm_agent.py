@@ -57,6 +57,9 @@ def describe_exit(pid: int, status: Optional[int]) -> str:
     return f"its flow process (pid {pid}) exited with code {status} before the run finished"
 
 
+RETURNED_UNFINISHED_REASON = "its flow runner returned with the run still Running and no task run waiting for its time"
+
+
 class WarmAgent(LocalAgentLoop):
     """A Prefect 1 LocalAgent (same labels, `--env`, import paths, `LocalRun` env and
     working_dir, storages) that runs each flow run in a process forked from a warm zygote.
@@ -313,10 +316,10 @@ class WarmAgent(LocalAgentLoop):
         if self.runs.mark_finished(pid):
             self._slot_freed()  # the process only flushes its logs and exits
 
-    def _on_process_exit(self, pid: int, status: int, clean: bool) -> None:
-        run = self.runs.finished(pid, status, clean)
+    def _on_process_exit(self, pid: int, status: int, clean: bool, unfinished: bool) -> None:
+        run = self.runs.finished(pid, status, clean, unfinished)
         if run is not None:
-            self._exits.submit(self._after_exit, run, status, clean)
+            self._exits.submit(self._after_exit, run, status, clean, unfinished)
 
     def _on_lost(self, pids: List[int]) -> None:
         if self._stopping.is_set():
@@ -344,6 +347,20 @@ class WarmAgent(LocalAgentLoop):
         self.logger.info("New warm zygote ready (pid %s)", self.zygote.pid)
         self._wake()
 
+    def _report_returned_unfinished(self, run: RunningRun) -> None:
+        """Its flow runner returned with the run still Running. On purpose while a task run
+        waits for its time (Paused, a retry later): the backend sees that and leaves the run
+        alone. Otherwise a task run's state could not be set (Prefect's runner then leaves
+        the task `ClientFailed` and the run Running, "terminal tasks are incomplete"), and no
+        process would run the rest before the heartbeat timeout: the backend recovers it now."""
+        report = self.backend.report_dead(run.flow_run_id, RETURNED_UNFINISHED_REASON, run.deploy_version)
+        if report.recovered:
+            self.logger.warning("Flow run %s was left Running by its flow runner with no task run waiting for its "
+                                "time; reported to the backend, which recovered it", run.flow_run_id)
+        elif report.supported:
+            self.logger.info("Flow run %s was left Running by its flow runner; the backend left it so: %s",
+                             run.flow_run_id, report.error)
+
     def _check_lost(self) -> None:
         for pid in list(self._lost):
             try:
@@ -367,8 +384,9 @@ class WarmAgent(LocalAgentLoop):
         self._last_sweep = now
         reap_zombies(os.getpid(), exclude={*self._lost, *self.zygote.pids()})
 
-    def _after_exit(self, run: RunningRun, status: Optional[int], clean: bool) -> None:
-        """A flow process ended: finish its cancellation, or report it if it died mid-run."""
+    def _after_exit(self, run: RunningRun, status: Optional[int], clean: bool, unfinished: bool = False) -> None:
+        """A flow process ended: finish its cancellation, or report it if it died mid-run or
+        its flow runner returned with the run still Running."""
         if not run.finished:
             self._slot_freed()
         try:
@@ -378,7 +396,9 @@ class WarmAgent(LocalAgentLoop):
                     self.logger.info("Flow run %s set Cancelled (its process group was stopped)", run.flow_run_id)
                 return
             if clean:
-                return  # finished, or waiting on purpose (Paused, a retry later)
+                if unfinished:
+                    self._report_returned_unfinished(run)
+                return  # finished
             signal_group(run.pid, signal.SIGKILL)
             reason = describe_exit(run.pid, status)
             state = self.backend.state(run.flow_run_id)

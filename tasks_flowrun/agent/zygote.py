@@ -22,9 +22,9 @@ import selectors
 import signal
 import sys
 import threading
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
-from .protocol import LineReader, exit_status, send
+from .protocol import RETURNED, RETURNED_UNFINISHED, LineReader, exit_status, send
 from .reaping import become_subreaper
 
 # What every flow process needs and would otherwise import after the fork, run after run:
@@ -70,6 +70,7 @@ class Zygote:
         self.events_fd = events_fd
         self.markers: Dict[int, int] = {}  # child pid -> read end of its "finished" pipe
         self.clean: Dict[int, bool] = {}  # child pid -> its flow runner returned
+        self.unfinished: Set[int] = set()  # children whose runner returned with the run still Running
         self.wake_r, self.wake_w = os.pipe()
         self.selector = selectors.DefaultSelector()  # epoll: no limit on the number of children
 
@@ -113,7 +114,8 @@ class Zygote:
             pass
 
     def _marker_ready(self, pid: int) -> None:
-        """The child's flow runner returned (b"1"), or the child closed the pipe by exiting."""
+        """The child's flow runner returned (a marker byte, see protocol.py), or the child
+        closed the pipe by exiting."""
         marker = self.markers.get(pid)
         if marker is None:
             return
@@ -124,8 +126,10 @@ class Zygote:
         except OSError:
             data = b""
         self._forget_marker(pid)
-        if data == b"1":
+        if data in (RETURNED, RETURNED_UNFINISHED):
             self.clean[pid] = True
+            if data == RETURNED_UNFINISHED:
+                self.unfinished.add(pid)
             send(self.events_fd, {"finished": pid})
 
     def _forget_marker(self, pid: int) -> None:
@@ -150,7 +154,10 @@ class Zygote:
                 self._marker_ready(pid)
                 self._forget_marker(pid)
             clean = self.clean.pop(pid, False)
-            send(self.events_fd, {"exited": pid, "status": exit_status(status), "clean": clean})
+            unfinished = pid in self.unfinished
+            self.unfinished.discard(pid)
+            send(self.events_fd, {"exited": pid, "status": exit_status(status), "clean": clean,
+                                  "unfinished": unfinished})
 
     def _fork(self, request: Dict) -> Optional[ChildOrder]:
         marker_r, marker_w = os.pipe()
@@ -189,6 +196,7 @@ class Zygote:
                 pass
         self.markers.clear()
         self.clean.clear()
+        self.unfinished.clear()
 
 
 def warm_up(preload: List[str]) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .protocol import LineReader, send
 
-ExitCallback = Callable[[int, int, bool], None]  # pid, status (returncode style), clean
+ExitCallback = Callable[[int, int, bool, bool], None]  # pid, status (returncode style), clean, unfinished
 FinishedCallback = Callable[[int], None]  # pid whose flow runner returned (the process is exiting)
 LostCallback = Callable[[List[int]], None]  # pids whose exits can no longer be reported
 
@@ -22,8 +22,8 @@ class ZygoteClient:
 
     Args:
         - preload (List[str]): modules the zygote imports before forking
-        - on_exit (callable): called with (pid, status, clean) when a flow process ends, from
-            the reader thread
+        - on_exit (callable): called with (pid, status, clean, unfinished) when a flow process
+            ends, from the reader thread (see `protocol.py`)
         - on_lost (callable): called with the pids of still-running flow processes when the
             zygote itself dies (nobody reaps them any more; called with `[]` when it had
             none), from the reader thread, unless the zygote was stopped with `stop()`
@@ -158,7 +158,7 @@ class ZygoteClient:
                 self.on_finished(event["finished"])
         elif "exited" in event:
             self._children.discard(event["exited"])
-            self.on_exit(event["exited"], event["status"], event["clean"])
+            self.on_exit(event["exited"], event["status"], event["clean"], event.get("unfinished", False))
         elif "id" in event:
             answer = self._pending.pop(event["id"], None)
             if answer is None:

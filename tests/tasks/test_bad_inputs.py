@@ -12,7 +12,7 @@ from tasks_flowrun.tasks.errors import (
     FlowNotFoundError,
     FlowRunNotFoundError,
 )
-from tests.tasks.conftest import count_all_flow_runs, register_script
+from tests.tasks.conftest import count_runs_a_test_could_make, register_script
 
 PARENT = {
     "flow_run_id": "9f1c6a52-0d55-4f3c-8a43-3b0d3f1b9a11",
@@ -87,9 +87,10 @@ def test_the_table_is_large_enough():
 
 @pytest.mark.parametrize("call, error, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_gives_a_clear_error_and_creates_nothing(client, flows, call, error, fragment):
-    before = count_all_flow_runs(client)
+    places = ("child", [flows["project"], flows["other"]])
+    before = count_runs_a_test_could_make(client, *places)
     with prefect.context(**PARENT):
         with pytest.raises(error) as caught:
             call(flows)
     assert fragment in str(caught.value)
-    assert count_all_flow_runs(client) == before
+    assert count_runs_a_test_could_make(client, *places) == before
