@@ -3,14 +3,17 @@ once (what `tox -e tests` runs). The tests mostly wait on processes and HTTP, so
 by side take little longer than the slowest one alone, where one after the other would take
 them all. Each line is shown as it comes, prefixed by its pass.
 
-Three passes:
+Four passes:
 
 - SQLite: the suite less the `slow_fault` tests and the repository's own checks;
 - SQLite, `slow_fault` tests: each waits out heartbeat timeouts and recovery grace periods (a
-  minute or more) around faults of processes (the backend restarted or suspended, flow
-  processes killed or starved) rather than of the store; with them, to even out the passes'
-  times, the `repository_check` tests (the modules directly under tests/: command line,
+  minute or more) around faults of processes (flow processes killed or starved, agents
+  vouching for them) rather than of the store; with them, to even out the passes' times,
+  the `repository_check` tests (the modules directly under tests/: command line,
   configuration, examples, README, packaging, layering);
+- SQLite, `backend_outage` tests: the `slow_fault` tests of the backend itself stopped,
+  killed or suspended (about a minute each, mostly waiting: a pass of their own keeps them
+  from being the longest pass);
 - PostgreSQL: the store's tests (POSTGRESQL_PATHS below) less the `slow_fault` tests and less the end-to-end tests (`e2e`:
   real agents and flow processes driving the backend through the same GraphQL as on SQLite),
   except those marked `postgresql_e2e` (the store's own change feed and idempotency, several
@@ -34,7 +37,7 @@ from typing import Dict, List, Tuple
 from tests.stores import POSTGRESQL, SQLITE, STORES
 
 MAX_RERUN = 5  # more failures than this are no matter of timing: no rerun
-WIDTH = max(len(name) for name in ("sqlite faults", *STORES)) + len(" alone")
+WIDTH = max(len(name) for name in ("sqlite outages", *STORES)) + len(" alone")
 _print_lock = threading.Lock()
 
 
@@ -44,7 +47,8 @@ Pass = Tuple[subprocess.Popen, threading.Thread]  # a pytest process, and the th
 # pass name -> (store, marker expression)
 PASSES: Dict[str, Tuple[str, str]] = {
     SQLITE: (SQLITE, "not slow_fault and not repository_check"),
-    "sqlite faults": (SQLITE, "slow_fault or repository_check"),
+    "sqlite faults": (SQLITE, "(slow_fault and not backend_outage) or repository_check"),
+    "sqlite outages": (SQLITE, "slow_fault and backend_outage"),
     POSTGRESQL: (POSTGRESQL, "not slow_fault and (not e2e or postgresql_e2e)"),
 }
 NO_TESTS = 5  # pytest's exit status when the arguments select no test of a pass

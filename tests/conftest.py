@@ -29,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow_fault: waits out heartbeat timeouts and grace periods around faults of "
                                        "processes, not of the store (`tox -e tests` runs these in a pass of their own, "
                                        "on SQLite; see tests/both_stores.py)")
+    config.addinivalue_line("markers", "backend_outage: a slow_fault test of the backend itself stopped, killed or "
+                                       "suspended (`tox -e tests` runs these in a pass of their own beside the other "
+                                       "slow_fault tests)")
     config.addinivalue_line("markers", "repository_check: a module directly under tests/ (the command line, configuration, "
                                        "examples, README, packaging, layering); marked at collection, so that "
                                        "`tox -e tests` can run them beside the slow_fault tests (tests/both_stores.py)")

@@ -29,7 +29,7 @@ from tests.helpers import wait_until
 from tests.lifecycle.outages import Outage
 from tests.server.test_recovery import Backend
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow_fault]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow_fault, pytest.mark.backend_outage]
 
 TIMEOUT = 8
 OUTAGE = 12  # 1.5x the timeout

@@ -1,9 +1,13 @@
-"""uvicorn settings shared by `tasks-flowrun server` and `EmbeddedServer`, with a header timeout.
+"""uvicorn settings shared by `tasks-flowrun server` and `EmbeddedServer`, with a header
+timeout and answers written whole.
 
 uvicorn closes idle keep-alive connections (`timeout_keep_alive`) but lets a connection take
 forever to send a request's headers, so a few slow or half-open clients could hold sockets
 open indefinitely. The protocol below closes a connection whose request headers are not
-complete `header_timeout` seconds after it opened or after its previous response.
+complete `header_timeout` seconds after it opened or after its previous response. It also
+writes each answer's head and body in one write (whole_answers.py): it sets its
+`transport` attribute, which uvicorn's protocol and its response cycles write through, to
+a `WholeAnswerTransport` (uvicorn has no public hook for this).
 """
 import asyncio
 from typing import Any, Dict, Optional
@@ -11,6 +15,7 @@ from typing import Any, Dict, Optional
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import ServerSettings
+from .whole_answers import WholeAnswerTransport
 
 
 GRACEFUL_SHUTDOWN = 10.0  # seconds a stopping server waits for requests in flight
@@ -21,6 +26,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = WholeAnswerTransport(transport)  # type: ignore[assignment]
         self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
@@ -28,6 +34,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        self.transport.flush()  # type: ignore[attr-defined]  # an answer without body
         pipelined = bool(self.pipeline)  # the next request's headers are already in
         super().on_response_complete()
         if not pipelined and not self.transport.is_closing():
