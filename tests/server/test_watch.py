@@ -225,7 +225,9 @@ def test_queue_watch_times_out_when_nothing_becomes_due_and_ignores_other_change
     threading.Timer(0.3, lambda: api.set(run_id, Running("not a queue state"))).start()
     started = time.monotonic()
     answer = _post(api.url, {"queue": True, "token": token, "timeout": 1.5})
-    assert answer["due"] is False and 1.4 < time.monotonic() - started < 4
+    # held past the other change, answered at its own timeout: well before the default hold
+    # (the upper bound leaves room for a loaded machine: 4.25 s was seen beside other passes)
+    assert answer["due"] is False and 1.4 < time.monotonic() - started < 10
 
 
 def test_queue_watch_announces_a_future_run_when_its_start_time_arrives(api):
