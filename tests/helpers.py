@@ -111,3 +111,13 @@ def read_http_message(sock: socket.socket) -> bytes:
             break
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything `sock` receives until its peer closes the connection."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk

@@ -7,7 +7,7 @@ import socket
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from tests.helpers import read_http_message
+from tests.helpers import read_http_message, read_until_closed
 
 
 def json_answer(body: Dict[str, Any]) -> bytes:
@@ -61,12 +61,7 @@ class LossyProxy:
             request = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
             with socket.create_connection(self.target) as backend:
                 backend.sendall(request)
-                answer = b""
-                while True:
-                    chunk = backend.recv(65536)
-                    if not chunk:
-                        break
-                    answer += chunk
+                answer = read_until_closed(backend)
             with self._lock:
                 drop = self.lose(request)
                 if drop:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List
 
 from tasks_flowrun.server.http.whole_answers import WholeAnswerTransport
-from tests.helpers import wait_until
+from tests.helpers import read_until_closed, wait_until
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -67,12 +67,7 @@ def test_a_server_killed_after_starting_an_answer_leaves_no_byte_of_it(tmp_path:
             wait_until(started.exists, timeout=30, what="the app to start its answer")
             os.kill(server.pid, signal.SIGKILL)
             server.wait(timeout=10)
-            received = b""
-            while True:
-                chunk = client.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
+            received = read_until_closed(client)
         assert received == b"", received  # closed without a byte: Prefect's client sends the request again
     finally:
         if server.poll() is None:
